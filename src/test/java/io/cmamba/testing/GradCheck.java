@@ -1,0 +1,65 @@
+package io.cmamba.testing;
+
+import java.util.function.Supplier;
+
+/**
+ * Central finite differences in float64 against an analytic gradient. The loss is any scalar
+ * function of the current contents of {@code x} (the array is perturbed in place and restored).
+ */
+public final class GradCheck {
+    private GradCheck() {
+    }
+
+    /** Step for central differences: error O(h^2) ~ 1e-12, rounding eps/h ~ 1e-11 on O(1) values. */
+    public static final double H = 1e-5;
+
+    /**
+     * Norm-wise relative error ||analytic - numeric|| / max(||numeric||, tiny) over the entries of x.
+     * {@code loss} must read x each time it is called.
+     */
+    public static double relativeError(double[] x, double[] analytic, Supplier<Double> loss) {
+        if (analytic.length != x.length)
+            throw new IllegalArgumentException("gradient has " + analytic.length + " entries, input " + x.length);
+        double diff2 = 0, ref2 = 0;
+        for (int i = 0; i < x.length; i++) {
+            double keep = x[i];
+            x[i] = keep + H;
+            double up = loss.get();
+            x[i] = keep - H;
+            double down = loss.get();
+            x[i] = keep;
+            double numeric = (up - down) / (2 * H);
+            double d = analytic[i] - numeric;
+            diff2 += d * d;
+            ref2 += numeric * numeric;
+        }
+        return Math.sqrt(diff2) / Math.max(Math.sqrt(ref2), 1e-300);
+    }
+
+    /** Norm-wise relative difference of two arrays (float32-vs-float64 comparisons and the like). */
+    public static double relativeDifference(double[] actual, double[] expected) {
+        if (actual.length != expected.length)
+            throw new IllegalArgumentException("lengths differ: " + actual.length + " vs " + expected.length);
+        double d2 = 0, r2 = 0;
+        for (int i = 0; i < actual.length; i++) {
+            double d = actual[i] - expected[i];
+            if (Double.isNaN(actual[i])) return Double.NaN;
+            d2 += d * d;
+            r2 += expected[i] * expected[i];
+        }
+        return Math.sqrt(d2) / Math.max(Math.sqrt(r2), 1e-300);
+    }
+
+    /** Fixed weights w for a loss sum(w * out), so every output element gets its own gradient. */
+    public static double[] randomWeights(java.util.Random rnd, int n) {
+        double[] w = new double[n];
+        for (int i = 0; i < n; i++) w[i] = rnd.nextGaussian();
+        return w;
+    }
+
+    public static double dot(double[] a, double[] b) {
+        double s = 0;
+        for (int i = 0; i < a.length; i++) s += a[i] * b[i];
+        return s;
+    }
+}
