@@ -11,6 +11,7 @@ import io.cmamba.tensor.ScanGrads;
 import io.cmamba.tensor.ScanInputs;
 import io.cmamba.tensor.Shape;
 import io.cmamba.tensor.Tensor;
+import io.cmamba.tensor.Tensors;
 
 /**
  * The reference backend: plain Java loops, multi-threaded where the work is large. It computes in
@@ -234,6 +235,7 @@ public final class CpuBackend implements Backend {
         own(dx, dgamma, dbeta, dout, x, mean, rstd, gamma);
         OpChecks.layerNorm(dout, mean, rstd, x, gamma, dbeta);
         OpChecks.elementwise("layerNormBackward", dx, x);
+        if (dgamma != null) Tensors.requireSameShape("dgamma", dgamma, gamma);
         CpuNorm.layerNormBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma);
         round(dx, dgamma, dbeta);
     }
@@ -251,6 +253,7 @@ public final class CpuBackend implements Backend {
         own(dx, dgamma, dout, x, rstd, gamma);
         OpChecks.layerNorm(dout, null, rstd, x, gamma, null);
         OpChecks.elementwise("rmsNormBackward", dx, x);
+        if (dgamma != null) Tensors.requireSameShape("dgamma", dgamma, gamma);
         CpuNorm.rmsNormBackward(dx, dgamma, dout, x, rstd, gamma);
         round(dx, dgamma);
     }
