@@ -17,14 +17,18 @@ public final class Parallel {
 
     /** Runs body(i) for i in [0, n); in parallel when n > 1 and n * costPerItem is large. */
     public static void forEach(int n, long costPerItem, IntBody body) {
-        if (n <= 1 || (long) n * costPerItem < MIN_WORK || ForkJoinPool.getCommonPoolParallelism() < 2) {
+        if (n <= 1 || (long) n * costPerItem < MIN_WORK || threads() < 2) {
             for (int i = 0; i < n; i++) body.run(i);
         } else {
             IntStream.range(0, n).parallel().forEach(body::run);
         }
     }
 
+    /**
+     * Threads a parallel loop runs on: the common pool's workers and the calling thread (the pool
+     * has one worker fewer than there are processors, so on two cores it has a single worker).
+     */
     public static int threads() {
-        return Math.max(1, ForkJoinPool.getCommonPoolParallelism());
+        return Math.min(Runtime.getRuntime().availableProcessors(), ForkJoinPool.getCommonPoolParallelism() + 1);
     }
 }
