@@ -48,11 +48,11 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
 
     extern __shared__ float4 smem4[];
     float* sm = reinterpret_cast<float*>(smem4);
-    const int rawSize = M * T * 4 * DT, bcSize = M * T * 2 * NP;
-    float* const raw0 = sm;                            // 2 x [M][T][4][DT]: delta_pre, u, z, dout (next one prefetched)
-    float* const bc0 = raw0 + 2 * rawSize;             // 2 x [M][T][2][NP]: B, C interleaved
+    const int rawSize = M * T * 4 * DT, bcSize = M * T * 2 * NP, nbuf = p.prefetch ? 2 : 1;
+    float* const raw0 = sm;                            // nbuf x [M][T][4][DT]: delta_pre, u, z, dout
+    float* const bc0 = raw0 + nbuf * rawSize;          // nbuf x [M][T][2][NP]: B, C interleaved
     float* bc = bc0;                                   // the buffer of the sub-chunk being worked on
-    float4* xb = reinterpret_cast<float4*>(bc0 + 2 * bcSize);      // [M][T][DT]: delta, delta*u, dy, u
+    float4* xb = reinterpret_cast<float4*>(bc0 + nbuf * bcSize);   // [M][T][DT]: delta, delta*u, dy, u
     float2* xe = reinterpret_cast<float2*>(xb + M * T * DT);       // [M][T][DT]: dout*silu'(z), sigmoid(pre)
     float* cb = reinterpret_cast<float*>(xe + M * T * DT);         // [M][T] C.B
     float* sdd = cb + M * T;                                       // [M][T] sum_d dy*delta*u
@@ -99,7 +99,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
         }
         items[it] = desc;
     }
-    for (int e = tid; e < 2 * bcSize; e += threads) bc0[e] = 0.f;
+    for (int e = tid; e < nbuf * bcSize; e += threads) bc0[e] = 0.f;
     for (int e = tid; e < M * DT; e += threads) dsk[e] = 0.f;
     __syncthreads();
 
@@ -335,16 +335,20 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                 }
                 store_state(subst, st);
             }
-            issue(tc0 + sub_of(0) * T, tc1, nsub == 1, qbuf);
+            if (nbuf == 2) issue(tc0 + sub_of(0) * T, tc1, nsub == 1, qbuf);
             for (int sIdx = 0; sIdx < nst; sIdx++) {
                 const bool pass1 = sIdx < nsub - 1;
                 const int j = sub_of(sIdx);
+                if (nbuf == 1) {
+                    __syncthreads();   // every thread is done with the one buffer
+                    issue(tc0 + j * T, tc1, !pass1, 0);
+                }
                 cs_cp_async_wait<0>();
                 __syncthreads();   // buffer qbuf holds sub-chunk j; every thread is done with the last one
                 bc = bc0 + qbuf * bcSize;
                 transform(!pass1, qbuf);
                 __syncthreads();
-                if (sIdx + 1 < nst) issue(tc0 + sub_of(sIdx + 1) * T, tc1, sIdx + 1 >= nsub - 1, qbuf ^ 1);
+                if (nbuf == 2 && sIdx + 1 < nst) issue(tc0 + sub_of(sIdx + 1) * T, tc1, sIdx + 1 >= nsub - 1, qbuf ^ 1);
                 if (pass1) {
                     // pass 1: the state entering sub-chunk j + 1
 #pragma unroll
@@ -423,7 +427,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                     }
                     reduce(pending, ts0 + pending, parity ^ 1);
                 }
-                qbuf ^= 1;
+                qbuf ^= nbuf - 1;
             }
         }
         if (p.dinitial_state != nullptr && dvalid)

@@ -68,6 +68,8 @@ struct CoupledScanParams {
     int n_saved;                  // saved states per sample: ceil(L / chunk_len) - 1
     int batch_per_block;          // backward: samples per block (blockIdx.y groups)
     int sub_chunks;               // backward: ceil(chunk_len / T), the sub-chunk states kept per block
+    int prefetch;                 // backward: 1 = two staging buffers, the next sub-chunk copied while one is worked on
+    int pad_;
 };
 
 #define CS_LOG2E 1.44269502f        // log2(e) rounded to float

@@ -22,7 +22,7 @@ PTR_FIELDS = ["u", "delta_pre", "z", "A", "Bm", "Cm", "Dskip", "lengths", "initi
               "chunk_states", "dout", "dfinal_state", "du", "ddelta_pre", "dz", "dB", "dC", "dA_part",
               "dDskip_part", "dinitial_state", "err"]
 INT_FIELDS = ["modalities", "batch", "length", "channels", "states", "lanes", "chunk_len", "n_saved",
-              "batch_per_block", "sub_chunks"]
+              "batch_per_block", "sub_chunks", "prefetch", "pad_"]
 PARAMS = np.dtype([(f, np.uint64) for f in PTR_FIELDS] + [(f, np.int32) for f in INT_FIELDS])
 assert PARAMS.itemsize == 8 * len(PTR_FIELDS) + 4 * len(INT_FIELDS)
 
@@ -84,7 +84,7 @@ def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=3):
     return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, smem=4 * floats, minb=minb, maxt=max(thr, 128) if minb > 1 else 256)
 
 
-def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=3):
+def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=3, prefetch=None):
     if ns is None:
         ns = 4 if M <= 4 else 2
         ns = min(ns, pow2ceil(N))
@@ -98,10 +98,15 @@ def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=3):
     bgroups = min(B, max(1, -(-waves * SMS * minb // tiles)))
     bpb = -(-B // bgroups)
     bgroups = -(-B // bpb)
-    floats = (2 * M * T * 4 * DT + 2 * M * T * 2 * NP + 4 * M * T * DT + 2 * M * T * DT
-              + ((2 * M * T + M * DT + 3) & ~3) + 2 * M * 2 * ns * thr + 2 * M * K * S * 4
-              + T * ns * thr + ((sub * ns * thr + 3) & ~3) + 4 * (M * 2 * max(1, ns // 4) * K + M * DT))
-    return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, sub=sub, tiles=tiles, bgroups=bgroups, bpb=bpb, smem=4 * floats, minb=minb)
+    def floats(nbuf):
+        return (nbuf * M * T * 4 * DT + nbuf * M * T * 2 * NP + 4 * M * T * DT + 2 * M * T * DT
+                + ((2 * M * T + M * DT + 3) & ~3) + 2 * M * 2 * ns * thr + 2 * M * K * S * 4
+                + T * ns * thr + ((sub * ns * thr + 3) & ~3) + 4 * (M * 2 * max(1, ns // 4) * K + M * DT))
+    if prefetch is None:   # prefetch unless it costs a block per multiprocessor
+        per_sm = lambda f: min(minb, (227 * 1024) // (4 * f + 1024))
+        prefetch = per_sm(floats(2)) >= per_sm(floats(1))
+    floats = floats(2 if prefetch else 1)
+    return dict(prefetch=int(prefetch), ns=ns, K=K, DT=DT, threads=thr, T=T, sub=sub, tiles=tiles, bgroups=bgroups, bpb=bpb, smem=4 * floats, minb=minb)
 
 
 class Scan:
@@ -148,7 +153,7 @@ class Scan:
                    dfinal_state=dfinal, du=g["du"], ddelta_pre=g["dpre"], dz=g["dz"], dB=g["dB"], dC=g["dC"],
                    dA_part=dA_part, dDskip_part=dDs_part, dinitial_state=g.get("dinit"),
                    modalities=M, batch=B, length=L, channels=D, states=N, lanes=bc["K"], chunk_len=self.TS,
-                   n_saved=self.n_saved, batch_per_block=bc["bpb"], sub_chunks=bc["sub"])
+                   n_saved=self.n_saved, batch_per_block=bc["bpb"], sub_chunks=bc["sub"], prefetch=bc["prefetch"])
         self.bk((bc["tiles"], bc["bgroups"]), (bc["threads"],), (p,), shared_mem=bc["smem"])
         if bc["bgroups"] > 1:
             self.sumk((264,), (256,), (cp.asarray(g["dA"]), cp.asarray(dA_part), np.int64(M * D * N), np.int32(bc["bgroups"])))

@@ -32,12 +32,14 @@ public final class CudaScan {
     /** Backward blocks aimed at per multiprocessor and waves: enough that the tail wave is short. */
     private static final int BWD_BLOCKS_PER_SM = 3, BWD_WAVES = 8;
 
-    /** Bytes of the kernels' CoupledScanParams: 23 pointers then 10 ints (coupled_scan_common.cuh). */
-    static final int PARAM_BYTES = 23 * 8 + 10 * 4;
+    /** Bytes of the kernels' CoupledScanParams: 23 pointers then 12 ints (coupled_scan_common.cuh). */
+    static final int PARAM_BYTES = 23 * 8 + 12 * 4;
+    /** Shared memory a multiprocessor gives its blocks (228 KiB less 1 KiB reserved per block, H100). */
+    private static final int SM_SHARED_BYTES = 227 * 1024;
 
     /** What one kernel launch needs besides the tensors. */
     record Plan(int modalities, int statesPerThread, int lanes, int tileChannels, int threads, int steps, int minBlocks,
-                int sharedBytes) {
+                int sharedBytes, boolean prefetch) {
         String prelude(String kind) {
             return "#define CS_M " + modalities + "\n#define CS_NS " + statesPerThread + "\n#define CS_T " + steps + "\n"
                     + (kind.equals("fwd") ? "#define CS_FWD_THREADS " + THREADS + "\n#define CS_FWD_MIN_BLOCKS " + minBlocks + "\n"
@@ -77,8 +79,7 @@ public final class CudaScan {
         if (bytes > maxSharedBytes)
             throw new IllegalArgumentException("coupledScan: M = " + m + " modalities with N = " + n + " states need "
                     + bytes + " B of shared memory per block, the device offers " + maxSharedBytes);
-        // four blocks of 128 threads per multiprocessor (128 registers) measured faster than three up to M = 3
-        return new Plan(m, ns, lanes, dt, threads, steps, m <= 3 ? 4 : 3, (int) bytes);
+        return new Plan(m, ns, lanes, dt, threads, steps, 3, (int) bytes, false);
     }
 
     private static long forwardShared(int m, int t, int dt, int lanes, int np) {
@@ -93,21 +94,29 @@ public final class CudaScan {
         int lanes = (n + ns - 1) / ns, np = lanes * ns;
         int dt = Math.max(1, Math.min(d, THREADS / lanes));
         int threads = dt * lanes;
-        int steps = 4;
-        long bytes = backwardShared(m, steps, dt, lanes, np, ns, threads, chunkSteps);
+        int steps = 4, minBlocks = 3;
+        // a second staging buffer lets the next sub-chunk's copies overlap the work, unless it costs a block per SM
+        long one = backwardShared(m, steps, dt, lanes, np, ns, threads, chunkSteps, 1);
+        long two = backwardShared(m, steps, dt, lanes, np, ns, threads, chunkSteps, 2);
+        boolean prefetch = two <= maxSharedBytes && blocksPerSm(two, minBlocks) >= blocksPerSm(one, minBlocks);
+        long bytes = prefetch ? two : one;
         if (bytes > maxSharedBytes)
             throw new IllegalArgumentException("coupledScanBackward: M = " + m + " modalities with N = " + n + " states need "
                     + bytes + " B of shared memory per block, the device offers " + maxSharedBytes);
-        return new Plan(m, ns, lanes, dt, threads, steps, 3, (int) bytes);
+        return new Plan(m, ns, lanes, dt, threads, steps, minBlocks, (int) bytes, prefetch);
+    }
+
+    private static long blocksPerSm(long sharedBytes, int cap) {
+        return Math.min(cap, SM_SHARED_BYTES / (sharedBytes + 1024));
     }
 
     static int subChunks(int chunkSteps, int steps) {
         return (chunkSteps + steps - 1) / steps;
     }
 
-    private static long backwardShared(int m, int t, int dt, int lanes, int np, int ns, int threads, int chunkSteps) {
+    private static long backwardShared(int m, int t, int dt, int lanes, int np, int ns, int threads, int chunkSteps, int buffers) {
         int s = partialStride(dt, lanes, 4);
-        long floats = 2L * m * t * 4 * dt + 2L * m * t * 2 * np + 4L * m * t * dt + 2L * m * t * dt
+        long floats = (long) buffers * m * t * 4 * dt + (long) buffers * m * t * 2 * np + 4L * m * t * dt + 2L * m * t * dt
                 + ((2 * m * t + m * dt + 3) & ~3) + 2L * m * 2 * ns * threads + 2L * m * lanes * s * 4
                 + (long) t * ns * threads + (((long) subChunks(chunkSteps, t) * ns * threads + 3) & ~3L)
                 + 4L * (m * 2 * Math.max(1, ns / 4) * lanes + m * dt);
@@ -192,6 +201,7 @@ public final class CudaScan {
                 .ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0)
                 .ptr(b.errorWord().address())
                 .i32(m).i32(nb).i32(l).i32(d).i32(n).i32(plan.lanes()).i32(CHUNK_STEPS).i32(nSaved).i32(0).i32(0)
+                .i32(0).i32(0)
                 .bytes();
         int gy = Math.min(nb, 65535), gz = (nb + gy - 1) / gy;
         CudaFunction f = b.module(FWD, plan.prelude("fwd")).function("coupled_scan_fwd");
@@ -234,7 +244,7 @@ public final class CudaScan {
                     .ptr(groups > 1 ? dDskipPart.address() : CudaBackend.address(g.dDskip()))
                     .ptr(g.dInitialState()).ptr(b.errorWord().address())
                     .i32(m).i32(nb).i32(l).i32(d).i32(n).i32(plan.lanes()).i32(cs.chunkSteps).i32(cs.nSaved).i32(perBlock)
-                    .i32(subChunks(cs.chunkSteps, plan.steps()))
+                    .i32(subChunks(cs.chunkSteps, plan.steps())).i32(plan.prefetch() ? 1 : 0).i32(0)
                     .bytes();
             CudaModule mod = b.module(BWD, plan.prelude("bwd"));
             b.launch(mod.function("coupled_scan_bwd"), Dim3.of(tiles, groups), Dim3.of(plan.threads()), plan.sharedBytes(), params);
