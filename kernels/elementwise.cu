@@ -95,13 +95,17 @@ extern "C" __global__ void copy_block_u32(unsigned int* out, i64 out_stride, con
         int c4 = cols >> 2;
         i64 total = (i64)rows * c4;
         for (i64 i = start; i < total; i += step) {
-            i64 r = i / c4, c = i - r * c4;
+            i64 r;
+            int c;
+            divmod(i, c4, r, c);
             reinterpret_cast<uint4*>(out + r * out_stride)[c] = reinterpret_cast<const uint4*>(src + r * src_stride)[c];
         }
     } else {
         i64 total = (i64)rows * cols;
         for (i64 i = start; i < total; i += step) {
-            i64 r = i / cols, c = i - r * cols;
+            i64 r;
+            int c;
+            divmod(i, cols, r, c);
             out[r * out_stride + c] = src[r * src_stride + c];
         }
     }
@@ -136,12 +140,20 @@ extern "C" __global__ void add_bias_f32(float* x, i64 rows, int cols, const floa
         float4* x4 = reinterpret_cast<float4*>(x);
         const float4* b4 = reinterpret_cast<const float4*>(bias);
         for (i64 i = start; i < total; i += step) {
-            float4 v = x4[i], b = b4[i % c4];
+            i64 r;
+            int c;
+            divmod(i, c4, r, c);
+            float4 v = x4[i], b = b4[c];
             x4[i] = make_float4(v.x + b.x, v.y + b.y, v.z + b.z, v.w + b.w);
         }
     } else {
         i64 total = rows * cols;
-        for (i64 i = start; i < total; i += step) x[i] += bias[i % cols];
+        for (i64 i = start; i < total; i += step) {
+            i64 r;
+            int c;
+            divmod(i, cols, r, c);
+            x[i] += bias[c];
+        }
     }
 }
 

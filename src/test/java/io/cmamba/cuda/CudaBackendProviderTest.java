@@ -173,6 +173,15 @@ class CudaBackendProviderTest {
     }
 
     @Test
+    void splitKOnlyWhenTilesAreFewAndKIsLong() {
+        assertEquals(1, CudaGemm.splitK(1600, 128, 132), "in_proj: 1600 tiles fill the GPU");
+        assertEquals(1, CudaGemm.splitK(4, 512, 132), "short K is not split");
+        assertEquals(64, CudaGemm.splitK(4, 51200, 132), "dW: 4 tiles, K = 51200");
+        assertEquals(2, CudaGemm.splitK(1, 1031, 132));
+        assertEquals(17, CudaGemm.splitK(2, 9000, 132));
+    }
+
+    @Test
     void columnSumPlans() {
         ColumnSums p = ColumnSums.plan(51200, 512, 132);
         assertEquals(16, p.strips());
