@@ -116,7 +116,15 @@ public final class CudaOpsBenchmark {
         double convBytes = 2.0 * conv.size() * 4;
         row("causal conv1d forward [" + conv.dim(0) + ", 50, 256], K 4", convBytes,
                 time(gpu, repeats, () -> gpu.causalConv1dForward(convOut, conv, w, cb)), copyBw);
-        for (Tensor t : new Tensor[]{a, b, c, d, bias, scalar, gamma, rstd, mean, w, cb}) t.close();
+        Tensor dconv = d.reshape((int) n).narrow(0, samples * 50 * 256).reshape(samples, 50, 256);
+        Tensor dw = gpu.empty(DType.F32, 256, 4), dcb = gpu.empty(DType.F32, 256);
+        row("causal conv1d backward (dx, dw, dbias; 4 arrays)", 2 * convBytes,
+                time(gpu, repeats, () -> gpu.causalConv1dBackward(dconv, dw, dcb, convOut, conv, w)), copyBw);
+        Tensor dRows = d.reshape((int) (n / 256), 256), dgamma = gpu.empty(DType.F32, 256), dbeta = gpu.empty(DType.F32, 256);
+        gpu.layerNormForward(outView, mean, rstd, rowsView, gamma, null, 1e-5);
+        row("layerNorm backward (dx, dgamma, dbeta; 5 arrays)", 5 * f, time(gpu, repeats,
+                () -> gpu.layerNormBackward(dRows, dgamma, dbeta, outView, rowsView, mean, rstd, gamma)), copyBw);
+        for (Tensor t : new Tensor[]{a, b, c, d, bias, scalar, gamma, rstd, mean, w, cb, dw, dcb, dgamma, dbeta}) t.close();
         System.out.println();
         return copyBw;
     }
