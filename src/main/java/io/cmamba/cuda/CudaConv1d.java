@@ -14,7 +14,7 @@ final class CudaConv1d {
         int batch = x.dim(0), len = x.dim(1), d = x.dim(2), k = w.dim(1);
         long n = x.size();
         if (n == 0) return;
-        b.launch(b.kernel(FILE, "conv1d_fwd_f32"), Dim3.of(b.gridFor(d % 4 == 0 ? n / 4 : n, THREADS)), Dim3.of(THREADS), 0,
+        b.launch(b.kernel(FILE, "conv1d_fwd_f32"), Dim3.of(b.gridFor(n, THREADS)), Dim3.of(THREADS), 0,
                 out, x, w, bias, batch, len, d, k);
     }
 
@@ -31,7 +31,7 @@ final class CudaConv1d {
                     Dim3.of(THREADS), 0, dw, dbias, partials, plan.chunks(), d, k);
         }
         if (rows == 0) return;
-        b.launch(b.kernel(FILE, "conv1d_bwd_dx_f32"), Dim3.of(b.gridFor(d % 4 == 0 ? x.size() / 4 : x.size(), THREADS)), Dim3.of(THREADS), 0,
+        b.launch(b.kernel(FILE, "conv1d_bwd_dx_f32"), Dim3.of(b.gridFor(x.size(), THREADS)), Dim3.of(THREADS), 0,
                 dx, dout, w, batch, len, d, k);
     }
 }
