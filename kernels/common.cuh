@@ -1,4 +1,4 @@
-// Shared helpers of the kernels. NVRTC compiles every kernels/*.cu on its own with this header
+// Shared device functions of the kernels. NVRTC compiles every kernels/*.cu on its own with this header
 // passed by name, so it must stay free of host code and of system includes.
 //
 // Conventions of every kernel in this folder:
