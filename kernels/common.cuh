@@ -1,4 +1,4 @@
-// Shared helpers of the kernels. NVRTC compiles every kernels/*.cu on its own with this header
+// Shared device functions of the kernels. NVRTC compiles every kernels/*.cu on its own with this header
 // passed by name, so it must stay free of host code and of system includes.
 //
 // Conventions of every kernel in this folder:
@@ -42,6 +42,19 @@ __device__ __forceinline__ i64 global_thread() {
 
 __device__ __forceinline__ i64 grid_threads() {
     return (i64)gridDim.x * blockDim.x;
+}
+
+// q = a / b and r = a % b for a >= 0, b > 0: in 32 bits when a fits (a 64-bit division costs
+// several times the 32-bit one, and index arithmetic is most of a pointwise kernel's instructions).
+__device__ __forceinline__ void divmod(i64 a, int b, i64& q, int& r) {
+    if (a <= 0x7fffffffLL) {
+        unsigned int ua = (unsigned int)a, ub = (unsigned int)b, uq = ua / ub;
+        q = uq;
+        r = (int)(ua - uq * ub);
+    } else {
+        q = a / b;
+        r = (int)(a - q * b);
+    }
 }
 
 // True when every pointer given is 16-byte aligned (float4 loads and stores are legal).

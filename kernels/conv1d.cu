@@ -14,9 +14,10 @@ extern "C" __global__ void conv1d_fwd_f32(float* CM_RESTRICT out, const float* C
                                           int D, int K) {
     i64 total = (i64)B * L * D;
     for (i64 i = global_thread(); i < total; i += grid_threads()) {
-        int d = (int)(i % D);
-        i64 bt = i / D;
-        int t = (int)(bt % L);
+        i64 bt, b;
+        int d, t;
+        divmod(i, D, bt, d);
+        divmod(bt, L, b, t);
         float acc = bias[d];
         int j0 = K - 1 - t > 0 ? K - 1 - t : 0;
         for (int j = j0; j < K; j++) acc += w[(i64)d * K + j] * x[i + (i64)(j - K + 1) * D];
@@ -28,8 +29,10 @@ extern "C" __global__ void conv1d_bwd_dx_f32(float* CM_RESTRICT dx, const float*
                                              const float* CM_RESTRICT w, int B, int L, int D, int K) {
     i64 total = (i64)B * L * D;
     for (i64 i = global_thread(); i < total; i += grid_threads()) {
-        int d = (int)(i % D);
-        int s = (int)((i / D) % L);
+        i64 bt, b;
+        int d, s;
+        divmod(i, D, bt, d);
+        divmod(bt, L, b, s);
         float acc = 0.f;
         for (int j = 0; j < K; j++) {
             int t = s + K - 1 - j;
@@ -51,7 +54,9 @@ extern "C" __global__ void conv1d_bwd_params_partial_f32(float* CM_RESTRICT part
     } else {
         int back = K - 1 - j;  // tap j reads step t - back
         column_partials(p, rows, D, rows_per_chunk, [=](i64 r, int c) {
-            int t = (int)(r % L);
+            i64 b;
+            int t;
+            divmod(r, L, b, t);
             return t >= back ? dout[r * D + c] * x[(r - back) * D + c] : 0.f;
         });
     }

@@ -32,7 +32,9 @@ __device__ __forceinline__ float act_fwd(int act, float x) {
         case ACT_SILU: return x * sigmoidf_(x);
         case ACT_SOFTPLUS: return softplusf_(x);
         case ACT_RELU: return x > 0.f ? x : 0.f;
-        case ACT_GELU: return 0.5f * x * (1.f + tanhf(GELU_C * (x + GELU_A * x * x * x)));
+        // 0.5 (1 + tanh(z)) is sigmoid(2z): the same function without the cancellation of 1 + tanh(z)
+        // for negative x (float32 lost 1e-5 relative by x = -3)
+        case ACT_GELU: return x * sigmoidf_(2.f * GELU_C * (x + GELU_A * x * x * x));
         case ACT_SIGMOID: return sigmoidf_(x);
         default: return -expf(x);
     }
@@ -45,8 +47,10 @@ __device__ __forceinline__ float act_grad(int act, float x) {
         case ACT_SOFTPLUS: return sigmoidf_(x);
         case ACT_RELU: return x > 0.f ? 1.f : 0.f;
         case ACT_GELU: {
-            float t = tanhf(GELU_C * (x + GELU_A * x * x * x));
-            return 0.5f * (1.f + t) + 0.5f * x * (1.f - t * t) * GELU_C * (1.f + 3.f * GELU_A * x * x);
+            // with s = sigmoid(2z) = 0.5 (1 + tanh z): 1 - tanh^2 z = 4 s (1 - s), 1 - s = sigmoid(-2z)
+            float z2 = 2.f * GELU_C * (x + GELU_A * x * x * x);
+            float s = sigmoidf_(z2);
+            return s + 2.f * x * s * sigmoidf_(-z2) * GELU_C * (1.f + 3.f * GELU_A * x * x);
         }
         case ACT_SIGMOID: return sigmoidf_(x) * sigmoidf_(-x);
         default: return -expf(x);
@@ -95,13 +99,17 @@ extern "C" __global__ void copy_block_u32(unsigned int* out, i64 out_stride, con
         int c4 = cols >> 2;
         i64 total = (i64)rows * c4;
         for (i64 i = start; i < total; i += step) {
-            i64 r = i / c4, c = i - r * c4;
+            i64 r;
+            int c;
+            divmod(i, c4, r, c);
             reinterpret_cast<uint4*>(out + r * out_stride)[c] = reinterpret_cast<const uint4*>(src + r * src_stride)[c];
         }
     } else {
         i64 total = (i64)rows * cols;
         for (i64 i = start; i < total; i += step) {
-            i64 r = i / cols, c = i - r * cols;
+            i64 r;
+            int c;
+            divmod(i, cols, r, c);
             out[r * out_stride + c] = src[r * src_stride + c];
         }
     }
@@ -136,12 +144,20 @@ extern "C" __global__ void add_bias_f32(float* x, i64 rows, int cols, const floa
         float4* x4 = reinterpret_cast<float4*>(x);
         const float4* b4 = reinterpret_cast<const float4*>(bias);
         for (i64 i = start; i < total; i += step) {
-            float4 v = x4[i], b = b4[i % c4];
+            i64 r;
+            int c;
+            divmod(i, c4, r, c);
+            float4 v = x4[i], b = b4[c];
             x4[i] = make_float4(v.x + b.x, v.y + b.y, v.z + b.z, v.w + b.w);
         }
     } else {
         i64 total = rows * cols;
-        for (i64 i = start; i < total; i += step) x[i] += bias[i % cols];
+        for (i64 i = start; i < total; i += step) {
+            i64 r;
+            int c;
+            divmod(i, cols, r, c);
+            x[i] += bias[c];
+        }
     }
 }
 

@@ -11,6 +11,10 @@
 // memory into registers while the current one is consumed, so one barrier per step suffices.
 // Transposes change only how a slice is loaded (four template instantiations); out-of-range rows,
 // columns and k are loaded as zeros, so any M, N, K works.
+// Split-K: when C has too few tiles to fill the GPU and K is long (a weight gradient dW = dY^T X
+// sums over all 51200 tokens into a 512 x 128 C: 4 tiles), blockIdx.z takes one k_chunk of K and
+// writes its raw sums to partials[z]; sgemm_splitk_reduce then adds the slices in z order and
+// applies alpha and beta (deterministic, no atomics).
 #include "common.cuh"
 
 #define BM 128
@@ -61,7 +65,8 @@ struct GemmTile {
 
 template <bool TA, bool TB>
 __device__ __forceinline__ void sgemm_tiled(int M, int N, int K, float alpha, const float* CM_RESTRICT A, int lda,
-                                            const float* CM_RESTRICT B, int ldb, float beta, float* CM_RESTRICT C) {
+                                            const float* CM_RESTRICT B, int ldb, float beta, float* CM_RESTRICT C,
+                                            int k_chunk, float* CM_RESTRICT partials) {
     __shared__ __align__(16) float As[2][BK][BM + PAD];
     __shared__ __align__(16) float Bs[2][BK][BN + PAD];
     int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
@@ -71,15 +76,18 @@ __device__ __forceinline__ void sgemm_tiled(int M, int N, int K, float alpha, co
         for (int j = 0; j < 8; j++) acc[i][j] = 0.f;
 
     GemmTile<TA, TB> tile;
-    int steps = (K + BK - 1) / BK;
+    // this block's range of k: all of it, or slice blockIdx.z of a split-K product
+    int kbeg = partials != nullptr ? blockIdx.z * k_chunk : 0;
+    int kend = partials != nullptr ? min(K, kbeg + k_chunk) : K;
+    int steps = kend > kbeg ? (kend - kbeg + BK - 1) / BK : 0;
     if (steps > 0) {
-        tile.load(A, B, M, N, K, lda, ldb, m0, n0, 0, tid);
+        tile.load(A, B, M, N, kend, lda, ldb, m0, n0, kbeg, tid);
         tile.store(As[0], Bs[0], tid);
     }
     __syncthreads();
     for (int s = 0; s < steps; s++) {
         int cur = s & 1;
-        if (s + 1 < steps) tile.load(A, B, M, N, K, lda, ldb, m0, n0, (s + 1) * BK, tid);
+        if (s + 1 < steps) tile.load(A, B, M, N, kend, lda, ldb, m0, n0, kbeg + (s + 1) * BK, tid);
 #pragma unroll
         for (int k = 0; k < BK; k++) {
             float a[8], b[8];
@@ -107,21 +115,35 @@ __device__ __forceinline__ void sgemm_tiled(int M, int N, int K, float alpha, co
         for (int j = 0; j < 8; j++) {
             int c = n0 + (j < 4 ? tx * 4 + j : 64 + tx * 4 + j - 4);
             if (c >= N) continue;
-            float* out = C + (i64)r * N + c;
-            *out = beta == 0.f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *out;
+            if (partials != nullptr) {
+                partials[(i64)blockIdx.z * M * N + (i64)r * N + c] = acc[i][j];
+            } else {
+                float* out = C + (i64)r * N + c;
+                *out = beta == 0.f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *out;
+            }
         }
     }
 }
 
-// grid (ceil(N / 128), ceil(M / 128)), block 256
-#define SGEMM_ENTRY(NAME, TA, TB)                                                                            \
-    extern "C" __global__ void __launch_bounds__(256) NAME(int M, int N, int K, float alpha, const float* A, \
-                                                           int lda, const float* B, int ldb, float beta,     \
-                                                           float* C) {                                       \
-        sgemm_tiled<TA, TB>(M, N, K, alpha, A, lda, B, ldb, beta, C);                                        \
+// grid (ceil(N / 128), ceil(M / 128), splits), block 256; partials null (then splits = 1) or [splits, M, N]
+#define SGEMM_ENTRY(NAME, TA, TB)                                                                             \
+    extern "C" __global__ void __launch_bounds__(256)                                                         \
+        NAME(int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb, float beta,  \
+             float* C, int k_chunk, float* partials) {                                                        \
+        sgemm_tiled<TA, TB>(M, N, K, alpha, A, lda, B, ldb, beta, C, k_chunk, partials);                      \
     }
 
 SGEMM_ENTRY(sgemm_nn, false, false)
 SGEMM_ENTRY(sgemm_nt, false, true)
 SGEMM_ENTRY(sgemm_tn, true, false)
 SGEMM_ENTRY(sgemm_tt, true, true)
+
+// C = alpha * (sum over the splits of partials [splits, M*N], in order) + beta * C (C unread when beta is 0)
+extern "C" __global__ void sgemm_splitk_reduce(float* CM_RESTRICT C, const float* CM_RESTRICT partials, int splits,
+                                               i64 mn, float alpha, float beta) {
+    for (i64 i = global_thread(); i < mn; i += grid_threads()) {
+        float s = 0.f;
+        for (int z = 0; z < splits; z++) s += partials[z * mn + i];
+        C[i] = beta == 0.f ? alpha * s : alpha * s + beta * C[i];
+    }
+}

@@ -1,24 +1,26 @@
 // One Adam / AdamW step per element (see CpuAdam for the formula), float4 when aligned.
-// The bias corrections c1 = 1 - beta1^step, c2 = 1 - beta2^step come from the host (float64).
+// The bias corrections c1 = 1 - beta1^step, c2 = 1 - beta2^step and the complements 1 - beta1,
+// 1 - beta2 come from the host in float64 rounded once: 1.f - 0.999f in float32 is off by 1.3e-5.
 #include "common.cuh"
 
 struct AdamArgs {
-    float lr, b1, b2, eps, wd, c1, c2, scale;
+    float lr, b1, b2, one_minus_b1, one_minus_b2, eps, wd, c1, c2, scale;
     int decoupled;
 };
 
 __device__ __forceinline__ void adam_one(float& w, float g, float& m, float& v, const AdamArgs& a) {
     g *= a.scale;
     if (!a.decoupled) g += a.wd * w;
-    m = a.b1 * m + (1.f - a.b1) * g;
-    v = a.b2 * v + (1.f - a.b2) * g * g;
+    m = a.b1 * m + a.one_minus_b1 * g;
+    v = a.b2 * v + a.one_minus_b2 * g * g;
     if (a.decoupled) w -= a.lr * a.wd * w;
     w -= a.lr * (m / a.c1) / (sqrtf(v / a.c2) + a.eps);
 }
 
 extern "C" __global__ void adam_f32(float* param, const float* grad, float* m, float* v, i64 n, float lr, float b1,
-                                    float b2, float eps, float wd, int decoupled, float c1, float c2, float scale) {
-    AdamArgs a{lr, b1, b2, eps, wd, c1, c2, scale, decoupled};
+                                    float b2, float one_minus_b1, float one_minus_b2, float eps, float wd, int decoupled,
+                                    float c1, float c2, float scale) {
+    AdamArgs a{lr, b1, b2, one_minus_b1, one_minus_b2, eps, wd, c1, c2, scale, decoupled};
     i64 start = global_thread(), step = grid_threads();
     i64 done = 0;
     if (aligned16(param, grad, m, v)) {

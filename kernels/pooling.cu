@@ -36,9 +36,11 @@ extern "C" __global__ void length_pool_fwd_f32(float* CM_RESTRICT out, const flo
                                                int* err) {
     i64 total = (i64)B * lout * F;
     for (i64 idx = global_thread(); idx < total; idx += grid_threads()) {
-        int f = (int)(idx % F);
-        i64 bi = idx / F;
-        int i = (int)(bi % lout), b = (int)(bi / lout);
+        i64 bi, bq;
+        int f, i;
+        divmod(idx, F, bi, f);
+        divmod(bi, lout, bq, i);
+        int b = (int)bq;
         int len = checked_length(lengths, b, lin, err);
         float v = 0.f;
         if (len > 0) {
@@ -58,9 +60,11 @@ extern "C" __global__ void length_pool_bwd_f32(float* CM_RESTRICT dx, const floa
                                                int* err) {
     i64 total = (i64)B * lin * F;
     for (i64 idx = global_thread(); idx < total; idx += grid_threads()) {
-        int f = (int)(idx % F);
-        i64 bt = idx / F;
-        int t = (int)(bt % lin), b = (int)(bt / lin);
+        i64 bt, bq;
+        int f, t;
+        divmod(idx, F, bt, f);
+        divmod(bt, lin, bq, t);
+        int b = (int)bq;
         int len = checked_length(lengths, b, lin, err);
         float g = 0.f;
         if (len < 0) {
@@ -83,7 +87,10 @@ extern "C" __global__ void max_pool_time_fwd_f32(float* CM_RESTRICT out, int* CM
                                                  const float* CM_RESTRICT x, int B, int L, int D) {
     i64 total = (i64)B * D;
     for (i64 idx = global_thread(); idx < total; idx += grid_threads()) {
-        int d = (int)(idx % D), b = (int)(idx / D);
+        i64 bq;
+        int d;
+        divmod(idx, D, bq, d);
+        int b = (int)bq;
         const float* src = x + (i64)b * L * D + d;
         float best = src[0];
         int at = 0;
@@ -103,9 +110,11 @@ extern "C" __global__ void max_pool_time_bwd_f32(float* CM_RESTRICT dx, const fl
                                                  const int* CM_RESTRICT argmax, int B, int L, int D, int* err) {
     i64 total = (i64)B * L * D;
     for (i64 idx = global_thread(); idx < total; idx += grid_threads()) {
-        int d = (int)(idx % D);
-        i64 bt = idx / D;
-        int t = (int)(bt % L), b = (int)(bt / L);
+        i64 bt, bq;
+        int d, t;
+        divmod(idx, D, bt, d);
+        divmod(bt, L, bq, t);
+        int b = (int)bq;
         i64 k = (i64)b * D + d;
         int at = argmax[k];
         float g = 0.f;

@@ -9,12 +9,15 @@ import java.util.Random;
 import static io.cmamba.cuda.GpuTestSupport.*;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** C = alpha op(A) op(B) + beta C by cuBLAS and by the tiled kernel, against the CPU, all transposes, odd sizes. */
+/**
+ * C = alpha op(A) op(B) + beta C by cuBLAS and by the tiled kernel, against the CPU, all transposes,
+ * odd sizes; the last two sizes have few tiles and a long K, so the tiled kernel splits K.
+ */
 @Tag("gpu")
 class GemmGpuTest {
     /** {M, N, K} */
     private static final int[][] SIZES = {{1, 1, 1}, {7, 13, 5}, {129, 65, 257}, {128, 128, 8}, {256, 512, 128},
-            {1000, 3, 77}, {3, 1000, 130}, {33, 17, 1031}};
+            {1000, 3, 77}, {3, 1000, 130}, {33, 17, 1031}, {200, 70, 9000}};
 
     interface Engine {
         void run(boolean ta, boolean tb, double alpha, Tensor a, Tensor b, double beta, Tensor c);

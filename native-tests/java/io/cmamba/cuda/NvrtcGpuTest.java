@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 @Tag("gpu")
 class NvrtcGpuTest {
     private static final String HEADER = "#pragma once\n__device__ inline float twice(float x) { return 2.f * x; }\n";
-    private static final String SOURCE = "#include \"helper.cuh\"\n"
+    private static final String SOURCE = "#include \"twice.cuh\"\n"
             + "extern \"C\" __global__ void scale2(float* out, const float* in, int n) {\n"
             + "    int i = blockIdx.x * blockDim.x + threadIdx.x;\n"
             + "    if (i < n) out[i] = twice(in[i]);\n"
@@ -58,7 +58,7 @@ class NvrtcGpuTest {
 
     @Test
     void secondCompileIsACacheHit(@TempDir Path dir) throws Exception {
-        KernelSource src = KernelSource.of("kernels/scale2.cu", SOURCE, Map.of("helper.cuh", HEADER));
+        KernelSource src = KernelSource.of("kernels/scale2.cu", SOURCE, Map.of("twice.cuh", HEADER));
         KernelCompiler first = new KernelCompiler(gpu().compiler().nvrtc(), new KernelCache(dir), gpu().device().arch());
         byte[] a = first.cubin(src);
         assertEquals(1, first.compiles());
@@ -73,14 +73,14 @@ class NvrtcGpuTest {
         assertEquals(1, second.cacheHits());
         assertArrayEquals(a, b);
         // a changed header is a new key
-        second.cubin(KernelSource.of("kernels/scale2.cu", SOURCE, Map.of("helper.cuh", HEADER + "\n// changed\n")));
+        second.cubin(KernelSource.of("kernels/scale2.cu", SOURCE, Map.of("twice.cuh", HEADER + "\n// changed\n")));
         assertEquals(1, second.compiles());
     }
 
     @Test
     void compiledModuleRunsWithHeaders(@TempDir Path dir) {
         CudaBackend g = gpu();
-        KernelSource src = KernelSource.of("kernels/scale2.cu", SOURCE, Map.of("helper.cuh", HEADER));
+        KernelSource src = KernelSource.of("kernels/scale2.cu", SOURCE, Map.of("twice.cuh", HEADER));
         KernelCompiler c = new KernelCompiler(g.compiler().nvrtc(), new KernelCache(dir), g.device().arch());
         try (CudaModule m = new CudaModule(g.context(), src.fileName(), c.cubin(src));
              Tensor in = g.fromFloats(new float[]{1, 2, 3, 4, 5}, 5);

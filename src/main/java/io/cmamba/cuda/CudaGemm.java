@@ -150,8 +150,34 @@ public final class CudaGemm implements AutoCloseable {
         if (trivial(d, beta, c)) return;
         String name = "sgemm_" + (transA ? "t" : "n") + (transB ? "t" : "n");
         CudaFunction f = backend.kernel("gemm.cu", name);
-        backend.launch(f, Dim3.of((d.n() + 127) / 128, (d.m() + 127) / 128), Dim3.of(256), 0,
-                d.m(), d.n(), d.k(), (float) alpha, a, d.lda(), b, d.ldb(), (float) beta, c);
+        int gx = (d.n() + 127) / 128, gy = (d.m() + 127) / 128;
+        int splits = splitK(gx * gy, d.k(), backend.device().smCount());
+        if (splits == 1) {
+            backend.launch(f, Dim3.of(gx, gy), Dim3.of(256), 0,
+                    d.m(), d.n(), d.k(), (float) alpha, a, d.lda(), b, d.ldb(), (float) beta, c, d.k(), null);
+            return;
+        }
+        int chunk = (d.k() + splits - 1) / splits;
+        chunk = (chunk + 7) / 8 * 8;
+        splits = (d.k() + chunk - 1) / chunk;
+        long mn = (long) d.m() * d.n();
+        try (DeviceBuffer partials = backend.scratch(splits * mn * 4)) {
+            backend.launch(f, Dim3.of(gx, gy, splits), Dim3.of(256), 0,
+                    d.m(), d.n(), d.k(), 1f, a, d.lda(), b, d.ldb(), 0f, c, chunk, partials);
+            backend.launch(backend.kernel("gemm.cu", "sgemm_splitk_reduce"), Dim3.of(backend.gridFor(mn, 256)), Dim3.of(256), 0,
+                    c, partials, splits, mn, (float) alpha, (float) beta);
+        }
+    }
+
+    /**
+     * Slices of K for the tiled kernel: 1 when C's tiles fill the GPU; otherwise enough slices to give
+     * about two blocks per SM, each at least 512 long (shorter slices cost more in the reduction than
+     * they gain).
+     */
+    static int splitK(int tiles, int k, int smCount) {
+        if (tiles >= smCount || k < 1024) return 1;
+        int want = (2 * smCount + tiles - 1) / tiles;
+        return Math.max(1, Math.min(Math.min(want, k / 512), 64));
     }
 
     @Override
