@@ -212,6 +212,9 @@ public final class Checkpoint {
                     + ", the model expects " + like.shape());
         if (e.dtype().equals("I32") != (like.dtype() == DType.I32))
             throw new IllegalArgumentException(path + ": tensor '" + name + "' has dtype " + e.dtype() + ", the model stores " + like.dtype());
+        int bad = 0;
+        for (double v : e.values()) if (!Double.isFinite(v)) bad++;
+        if (bad > 0) throw new IllegalArgumentException(path + ": tensor '" + name + "' holds " + bad + " NaN or infinite values");
     }
 
     private static void upload(Tensor target, double[] values, int[] shape) {

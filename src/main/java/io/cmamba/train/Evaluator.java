@@ -24,15 +24,17 @@ public final class Evaluator {
     public record Result(String split, int samples, double loss, double[] predictions, Map<String, Double> scores) {
     }
 
-    public static Result evaluate(FusionModel model, Split split, int batchSize) {
-        return evaluate(model, split, batchSize, 0, 0);
+    public static Result evaluate(FusionModel model, Split split, double labelRange, int batchSize) {
+        return evaluate(model, split, labelRange, batchSize, 0, 0);
     }
 
     /**
+     * @param labelRange  3 for labels in [-3, 3], 1 for [-1, 1] (which regression metrics apply)
      * @param missingRate probability of removing each modality of each sample (robustness to missing
      *                    modalities), drawn from {@code seed}; 0 leaves the data whole
      */
-    public static Result evaluate(FusionModel model, Split split, int batchSize, double missingRate, long seed) {
+    public static Result evaluate(FusionModel model, Split split, double labelRange, int batchSize, double missingRate,
+                                  long seed) {
         if (batchSize < 1) throw new IllegalArgumentException("batch size must be >= 1, got " + batchSize);
         ModelConfig c = model.config();
         boolean regression = c.task() == ModelConfig.Task.REGRESSION;
@@ -76,7 +78,7 @@ public final class Evaluator {
         }
         Map<String, Double> scores = new LinkedHashMap<>();
         scores.put("loss", lossSum / n);
-        scores.putAll(Scores.compute(c, split, predictions));
+        scores.putAll(Scores.compute(c, labelRange, split, predictions));
         return new Result(split.name(), n, lossSum / n, predictions, scores);
     }
 }

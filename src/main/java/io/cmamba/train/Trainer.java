@@ -67,9 +67,9 @@ public final class Trainer implements AutoCloseable {
         if (data.modalities() != c.modalities())
             throw new IllegalArgumentException("the model has " + c.modalities() + " modalities, the data " + data.modalities());
         for (Split s : new Split[]{data.train(), data.valid(), data.test()}) Scores.checkLabels(c, s);
-        if (!Scores.names(c.task()).contains(options.metric()))
+        if (!Scores.names(c.task(), data.labelRange()).contains(options.metric()))
             throw new IllegalArgumentException("unknown validation metric '" + options.metric() + "' for " + c.task()
-                    + "; expected one of " + Scores.names(c.task()));
+                    + "; expected one of " + Scores.names(c.task(), data.labelRange()));
         this.backend = model.backend();
         this.dtype = model.parameters().get(0).value().dtype();
         this.stepsPerEpoch = (data.train().size() + options.batchSize() - 1) / options.batchSize();
@@ -144,7 +144,7 @@ public final class Trainer implements AutoCloseable {
         if (state.stopped != null) {
             if (bestWeights != null) restoreBest();
             else progress.message("no validation score improved on the first; testing the last weights");
-            test = Evaluator.evaluate(model, data.test(), options.batchSize());
+            test = Evaluator.evaluate(model, data.test(), data.labelRange(), options.batchSize());
             progress.message("test (" + (bestWeights != null ? "best epoch " + state.bestEpoch : "last epoch") + "): "
                     + format(test.scores()));
         }
@@ -187,7 +187,7 @@ public final class Trainer implements AutoCloseable {
             samples += size;
             progress.step(b + 1, lossSum / samples, samples);
         }
-        Evaluator.Result valid = Evaluator.evaluate(model, data.valid(), options.batchSize());
+        Evaluator.Result valid = Evaluator.evaluate(model, data.valid(), data.labelRange(), options.batchSize());
         Double value = valid.scores().get(options.metric());
         if (value == null)
             throw new IllegalStateException("validation produced no '" + options.metric() + "' score (it has " + valid.scores().keySet() + ")");
