@@ -8,7 +8,7 @@ import java.util.List;
 import java.util.concurrent.Callable;
 
 /** {@code cmamba bench}: reserved for the model-level benchmarks (memory and speed against length). */
-@Command(name = "bench", description = "Model benchmarks (not built yet).")
+@Command(mixinStandardHelpOptions = true, name = "bench", description = "Model benchmarks (not built yet).")
 final class BenchCommand implements Callable<Integer> {
     @ParentCommand
     Main main;

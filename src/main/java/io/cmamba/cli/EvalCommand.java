@@ -19,7 +19,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 
 /** {@code cmamba eval}: scores a checkpoint on a split of the data it was trained on; JSON on stdout. */
-@Command(name = "eval", sortOptions = false, showDefaultValues = true,
+@Command(mixinStandardHelpOptions = true, name = "eval", sortOptions = false, showDefaultValues = true,
         description = "Scores a checkpoint's weights on a split, optionally with modalities missing at random; prints JSON.")
 final class EvalCommand implements Callable<Integer> {
     @ParentCommand

@@ -12,7 +12,7 @@ import java.util.ServiceLoader;
 import java.util.concurrent.Callable;
 
 /** {@code cmamba info}: version, Java, and which backends are usable here (and why the GPU is not). */
-@Command(name = "info", description = "Version, Java runtime and the backends usable on this machine.")
+@Command(mixinStandardHelpOptions = true, name = "info", description = "Version, Java runtime and the backends usable on this machine.")
 final class InfoCommand implements Callable<Integer> {
     /**
      * Optional: the CUDA backend may describe the device in more detail through a class with a

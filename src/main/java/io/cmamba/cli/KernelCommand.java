@@ -13,7 +13,7 @@ import java.util.concurrent.Callable;
  * handing the remaining arguments to the runner's {@code public static ... run(String[])}. The runners
  * are looked up by name so that the command line builds without them.
  */
-@Command(name = "kernel", description = "Runs one kernel by itself: coupled-scan or global-conv (the runner's own options follow).")
+@Command(mixinStandardHelpOptions = true, name = "kernel", description = "Runs one kernel by itself: coupled-scan or global-conv (the runner's own options follow).")
 final class KernelCommand implements Callable<Integer> {
     static final Map<String, String> RUNNERS = Map.of(
             "coupled-scan", "io.cmamba.bench.CoupledScanRunner",

@@ -46,6 +46,8 @@ public final class Main implements Callable<Integer> {
         cl.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
         cl.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));
         cl.setCaseInsensitiveEnumValuesAllowed(true);
+        // everything after the kernel's name belongs to its runner, options included
+        cl.getSubcommands().get("kernel").setStopAtPositional(true);
         cl.setParameterExceptionHandler((ex, a) -> {
             String cmd = ex.getCommandLine().getCommandName();
             err.println(cmd + ": " + oneLine(ex.getMessage()) + " (see " + qualified(ex.getCommandLine()) + " --help)");

@@ -29,7 +29,7 @@ import java.util.Set;
 import java.util.concurrent.Callable;
 
 /** {@code cmamba train}: trains a model and writes checkpoints, metrics.json and loss.png. */
-@Command(name = "train", sortOptions = false, showDefaultValues = true,
+@Command(mixinStandardHelpOptions = true, name = "train", sortOptions = false, showDefaultValues = true,
         description = {"Trains a fusion model, keeping the best epoch by a validation score, and tests it.",
                 "Writes to --out: last.safetensors (to --resume from), best.safetensors, metrics.json, loss.png."})
 final class TrainCommand implements Callable<Integer> {
@@ -135,9 +135,12 @@ final class TrainCommand implements Callable<Integer> {
         }
         Dataset dataset = DataSources.open(options);
         if (config == null) config = modelConfig(dataset);
+        if (!Scores.names(config.task(), dataset.labelRange()).contains(options.metric()))
+            throw new Main.UsageException("unknown validation metric '" + options.metric() + "' for " + config.task().name().toLowerCase(Locale.ROOT)
+                    + "; expected one of " + String.join(", ", Scores.names(config.task(), dataset.labelRange())));
         if (out == null) out = Path.of("runs", "train-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
         Backends.Choice choice = Backends.open(device);
-        Progress progress = Progress.stderr(Terminal.stderrIsTerminal());
+        Progress progress = new Progress(main.err, Terminal.stderrIsTerminal(), 10, System::nanoTime);
         progress.message("device: " + choice.backend().name() + " (" + choice.reason() + ")");
         progress.message("data: " + dataset.name() + " " + String.join("+", dataset.modalityNames()) + ", "
                 + dataset.train().size() + "/" + dataset.valid().size() + "/" + dataset.test().size() + " samples");
