@@ -30,9 +30,10 @@ extern "C" __global__ void length_pool_bwd(float* dx, const float* dout, const i
         int len = min(max(lengths[b], 0), Lin);
         float acc = 0.f;
         if (t < len) {
-            // windows overlap by at most one step, so only indices near t * Lout / len can hold t
-            int guess = (int)(((long)t * Lout) / len);
-            for (int i = max(0, guess - 2); i <= min(Lout - 1, guess + 2); i++) {
+            // window i holds t iff floor(i len / Lout) <= t < ceil((i + 1) len / Lout): i runs from
+            // floor(t Lout / len) to ceil((t + 1) Lout / len) - 1 (many windows when Lout > len)
+            int i0 = (int)(((long)t * Lout) / len), i1 = (int)(((long)(t + 1) * Lout + len - 1) / len) - 1;
+            for (int i = max(0, i0); i <= min(Lout - 1, i1); i++) {
                 int s = win_start(i, len, Lout), e = win_end(i, len, Lout);
                 if (t >= s && t < e) acc += dout[((long)b * Lout + i) * F + f] / (e - s);
             }
