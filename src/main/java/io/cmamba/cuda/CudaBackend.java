@@ -48,8 +48,8 @@ public final class CudaBackend implements Backend {
         return kernels;
     }
 
-    Kernels.Kernel kernel(String file, String name) {
-        return kernels.get(file, name);
+    Kernels.Kernel kernel(String file, String name, String... defines) {
+        return kernels.get(file, name, defines);
     }
 
     /** Device address of a tensor's first element. */

@@ -50,7 +50,7 @@ public final class CudaScan {
         int m = in.modalities(), b = in.batch(), l = in.length(), d = in.channels(), n = in.states();
         int np = paddedStates(n), db = Math.max(1, 256 / np), chunks = (l + CHUNK - 1) / CHUNK;
         Tensor states = be.empty(DType.F32, b, d, n, Math.max(1, chunks));
-        be.kernel("coupled_scan.cu", "coupled_scan_fwd_" + np).launch((d + db - 1) / db, b, 1, np, db, 1, 0,
+        be.kernel("coupled_scan.cu", "coupled_scan_fwd_" + np, "SCAN_NP=" + np).launch((d + db - 1) / db, b, 1, np, db, 1, 0,
                 out, address(finalState), states, in.u(), in.deltaPre(), in.z(), in.A(), in.B(), in.C(), in.Dskip(),
                 address(in.lengths()), address(in.initialState()), m, b, l, d, n);
         return new ScanSaved(states);
@@ -67,7 +67,7 @@ public final class CudaScan {
         be.fill(g.dB(), 0);
         be.fill(g.dC(), 0);
         be.fill(g.dDskip(), 0);
-        be.kernel("coupled_scan.cu", "coupled_scan_bwd_" + np).launch((d + db - 1) / db, b, 1, np, db, 1, 0,
+        be.kernel("coupled_scan.cu", "coupled_scan_bwd_" + np, "SCAN_NP=" + np).launch((d + db - 1) / db, b, 1, np, db, 1, 0,
                 g.du(), g.dDeltaPre(), g.dz(), g.dA(), g.dB(), g.dC(), g.dDskip(), address(g.dInitialState()), dout,
                 address(dFinalState), s.chunkStates, in.u(), in.deltaPre(), in.z(), in.A(), in.B(), in.C(), in.Dskip(),
                 address(in.lengths()), m, b, l, d, n);
