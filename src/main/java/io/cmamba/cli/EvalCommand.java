@@ -50,7 +50,7 @@ final class EvalCommand implements Callable<Integer> {
         if (data != null)
             o = new TrainOptions(o.epochs(), o.batchSize(), o.lr(), o.weightDecay(), o.optimizer(), o.schedule(), o.warmup(),
                     o.clip(), o.seed(), o.patience(), o.metric(), o.modalityDropout(), data, o.datasetSize(), o.dataSeed(),
-                    o.modalities());
+                    o.classes(), o.modalities());
         Dataset d = DataSources.open(o);
         Split s = switch (split) {
             case "train" -> d.train();

@@ -8,13 +8,13 @@ import io.cmamba.tensor.Tensor;
 
 import java.util.SplittableRandom;
 
-/** Host batches to device tensors, and the seeded orders and generators of a run. */
-final class Batches {
+/** Host batches to backend tensors (public: library users need it for a hand-written step), and the seeded orders and generators of a run. */
+public final class Batches {
     private Batches() {
     }
 
     /** Features [B, L_m, F_m] in the model's dtype and lengths [B] int32, per modality. */
-    static ModelInput upload(Backend backend, DType dtype, Batch batch) {
+    public static ModelInput upload(Backend backend, DType dtype, Batch batch) {
         int mCount = batch.modalities(), n = batch.size();
         Tensor[] f = new Tensor[mCount], l = new Tensor[mCount];
         for (int m = 0; m < mCount; m++) {
@@ -31,7 +31,7 @@ final class Batches {
         return backend.fromDoubles(dtype, d, shape);
     }
 
-    static void close(ModelInput in) {
+    public static void close(ModelInput in) {
         for (Tensor t : in.features()) t.close();
         for (Tensor t : in.lengths()) t.close();
     }

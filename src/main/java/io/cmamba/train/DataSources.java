@@ -20,7 +20,7 @@ public final class DataSources {
         Dataset d;
         if (o.data().equals(BUILTIN)) {
             int held = Math.max(1, o.datasetSize() / 5);
-            d = SyntheticDataset.create(o.dataSeed(), o.datasetSize(), held, held);
+            d = SyntheticDataset.create(o.dataSeed(), o.datasetSize(), held, held, o.classes());
         } else {
             Path dir = Path.of(o.data());
             if (!Files.isDirectory(dir)) throw new IOException("--data " + o.data() + ": no such directory (expected 'builtin' or a feature directory)");

@@ -124,6 +124,9 @@ public final class Trainer implements AutoCloseable {
         }
         // an interrupted run's "epochs done" may have been the end of a shorter schedule that is now extended
         if (s.stopped != null && s.stopped.startsWith("finished") && s.epoch < options.epochs()) s.stopped = null;
+        // and an early stop is lifted by a patience that has not run out yet
+        if (s.stopped != null && s.stopped.startsWith("early stop") && s.epoch < options.epochs()
+                && (options.patience() == 0 || s.sinceBest < options.patience())) s.stopped = null;
         state = s;
     }
 

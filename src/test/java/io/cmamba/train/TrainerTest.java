@@ -54,7 +54,7 @@ class TrainerTest {
         assertSameWeights(a, b);
         // and another seed trains differently
         TrainOptions other = new TrainOptions(2, 8, 3e-3, 5e-4, Adam.Kind.ADAM, LrSchedule.Kind.COSINE, 3, 1.0, 12, 0, "mae", 0,
-                "builtin", 48, 1, null);
+                "builtin", 48, 1, 2, null);
         FusionModel c = Models.create(config, cpu, other.seed());
         try (Trainer tc = new Trainer(c, data, other, null, Progress.silent())) {
             tc.fit(0);
@@ -130,7 +130,7 @@ class TrainerTest {
             t.fit(1);
         }
         TrainOptions otherLr = new TrainOptions(2, 8, 1e-3, 5e-4, Adam.Kind.ADAM, LrSchedule.Kind.COSINE, 3, 1.0, 11, 0, "mae", 0,
-                "builtin", 48, 1, null);
+                "builtin", 48, 1, 2, null);
         try (Trainer t = new Trainer(Models.create(config, cpu, 1), data, otherLr, dir, Progress.silent())) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.resume(Checkpoint.read(dir.resolve(Trainer.LAST))));
             assertTrue(e.getMessage().contains("lr 0.003") && e.getMessage().contains("lr 0.001"), e.getMessage());
@@ -141,7 +141,7 @@ class TrainerTest {
     void learnsTheTinyTaskAndWritesReports() throws IOException {
         Dataset d = TrainTestSupport.dataset(9, 160, 48, 48);
         TrainOptions o = new TrainOptions(12, 16, 1e-2, 5e-4, Adam.Kind.ADAM, LrSchedule.Kind.COSINE, 5, 1.0, 3, 0, "mae", 0,
-                "builtin", 160, 1, null);
+                "builtin", 160, 1, 2, null);
         double baseline = 0;   // MAE of always predicting the mean training label
         double mean = 0;
         for (float y : d.train().regression()) mean += y / d.train().size();
@@ -164,7 +164,7 @@ class TrainerTest {
     void stopsEarlyWhenTheMetricStopsImproving() throws IOException {
         // a rate too small to move float32 weights: the validation score never changes after epoch 1
         TrainOptions o = new TrainOptions(10, 8, 1e-30, 0, Adam.Kind.ADAM, LrSchedule.Kind.CONSTANT, 0, 0, 11, 2, "mae", 0,
-                "builtin", 48, 1, null);
+                "builtin", 48, 1, 2, null);
         try (Trainer t = new Trainer(Models.create(config, cpu, o.seed()), data, o, dir, Progress.silent())) {
             TrainerState s = t.fit(0);
             assertEquals(3, s.epoch);
