@@ -29,7 +29,7 @@ final class EvalCommand implements Callable<Integer> {
     Path checkpoint;
     @Option(names = "--split", paramLabel = "train|valid|test")
     String split = "test";
-    @Option(names = "--missing-rate", paramLabel = "P", description = "Probability of removing each modality of each sample.")
+    @Option(names = "--missing-rate", paramLabel = "P", description = "Probability of zeroing each modality of each sample (the same samples at any batch size).")
     double missingRate = 0;
     @Option(names = "--missing-seed", paramLabel = "N", description = "Seed of the missing-modality draw.")
     long missingSeed = 1;
@@ -42,8 +42,8 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!(missingRate >= 0 && missingRate < 1))
-            throw new Main.UsageException("--missing-rate must lie in [0, 1), got " + missingRate);
+        if (!(missingRate >= 0 && missingRate <= 1))
+            throw new Main.UsageException("--missing-rate must lie in [0, 1], got " + missingRate);
         if (batchSize != null && batchSize < 1) throw new Main.UsageException("--batch-size must be >= 1, got " + batchSize);
         Checkpoint ck = Checkpoint.read(checkpoint);
         TrainOptions o = ck.options();

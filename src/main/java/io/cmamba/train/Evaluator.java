@@ -1,6 +1,7 @@
 package io.cmamba.train;
 
 import io.cmamba.data.Batch;
+import io.cmamba.data.MissingModality;
 import io.cmamba.data.Split;
 import io.cmamba.model.FusionModel;
 import io.cmamba.model.ModelConfig;
@@ -30,8 +31,8 @@ public final class Evaluator {
 
     /**
      * @param labelRange  3 for labels in [-3, 3], 1 for [-1, 1] (which regression metrics apply)
-     * @param missingRate probability of removing each modality of each sample (robustness to missing
-     *                    modalities), drawn from {@code seed}; 0 leaves the data whole
+     * @param missingRate probability of zeroing each modality of each sample (the paper's robustness
+     *                    experiment, {@link MissingModality}), drawn from {@code seed}; 0 leaves the data whole
      */
     public static Result evaluate(FusionModel model, Split split, double labelRange, int batchSize, double missingRate,
                                   long seed) {
@@ -48,7 +49,8 @@ public final class Evaluator {
             int[] idx = new int[size];
             for (int i = 0; i < size; i++) idx[i] = start + i;
             Batch batch = split.batch(idx);
-            if (missingRate > 0) batch = Augment.dropModalities(batch, missingRate, Batches.random(seed, 0, start));
+            // a function of (seed, sample, modality): the same samples lose the same modalities at any batch size
+            if (missingRate > 0) batch = MissingModality.apply(batch, idx, missingRate, seed);
             ModelInput in = Batches.upload(model.backend(), dtype, batch);
             double[] out;
             try (FusionModel.Forward f = model.forward(in)) {

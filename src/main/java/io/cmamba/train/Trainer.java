@@ -5,6 +5,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.cmamba.data.Batch;
 import io.cmamba.data.Dataset;
+import io.cmamba.data.MissingModality;
 import io.cmamba.data.Split;
 import io.cmamba.files.AtomicFiles;
 import io.cmamba.model.FusionModel;
@@ -169,7 +170,8 @@ public final class Trainer implements AutoCloseable {
             int[] idx = java.util.Arrays.copyOfRange(order, from, from + size);
             Batch batch = train.batch(idx);
             if (options.modalityDropout() > 0)
-                batch = Augment.dropModalities(batch, options.modalityDropout(), Batches.random(options.seed(), epoch, b));
+                // keyed by the update number, so a resumed run drops exactly what an unbroken one would
+                batch = MissingModality.dropout(batch, options.modalityDropout(), options.seed(), state.step + 1, true);
             StepReadout.Reading r = forwardBackward(batch);
             long global = state.step + 1;
             if (!r.finite()) {

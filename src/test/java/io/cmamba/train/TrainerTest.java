@@ -71,7 +71,9 @@ class TrainerTest {
 
     @Test
     void resumingAPausedRunEqualsRunningStraightThrough() throws IOException {
-        TrainOptions o = TrainTestSupport.options(3, LrSchedule.Kind.COSINE);
+        // with modality dropout, so that its draws must line up across the break too
+        TrainOptions o = new TrainOptions(3, 8, 3e-3, 5e-4, Adam.Kind.ADAMW, LrSchedule.Kind.COSINE, 3, 1.0, 11, 0, "mae", 0.3,
+                "builtin", 48, 1, 2, null);
         FusionModel straight = Models.create(config, cpu, o.seed());
         TrainerState full;
         try (Trainer t = new Trainer(straight, data, o, dir.resolve("straight"), Progress.silent())) {
@@ -121,6 +123,32 @@ class TrainerTest {
         Checkpoint.read(dir.resolve("b").resolve(Trainer.LAST)).loadModel(lastB);
         assertSameWeights(lastA, lastB);
         assertSameWeights(a, b);
+    }
+
+    @Test
+    void modalityDropoutChangesTrainingAndMissingModalitiesChangeScores() throws IOException {
+        TrainOptions plain = TrainTestSupport.options(1, LrSchedule.Kind.COSINE);
+        TrainOptions dropped = new TrainOptions(1, 8, 3e-3, 5e-4, Adam.Kind.ADAM, LrSchedule.Kind.COSINE, 3, 1.0, 11, 0, "mae", 0.5,
+                "builtin", 48, 1, 2, null);
+        float[] a, b;
+        FusionModel model = Models.create(config, cpu, plain.seed());
+        try (Trainer t = new Trainer(model, data, plain, null, Progress.silent())) {
+            a = t.fit(0).history.get(0).stepLosses();
+        }
+        try (Trainer t = new Trainer(Models.create(config, cpu, dropped.seed()), data, dropped, null, Progress.silent())) {
+            b = t.fit(0).history.get(0).stepLosses();
+        }
+        assertFalse(java.util.Arrays.equals(a, b), "dropout must change the losses");
+
+        Evaluator.Result whole = Evaluator.evaluate(model, data.test(), 3, 16);
+        assertEquals(whole.scores(), Evaluator.evaluate(model, data.test(), 3, 16, 0, 5).scores());
+        Evaluator.Result missing = Evaluator.evaluate(model, data.test(), 3, 16, 0.5, 5);
+        assertNotEquals(whole.scores().get("mae"), missing.scores().get("mae"));
+        // which samples lose which modality does not depend on the batch size
+        assertArrayEquals(missing.predictions(), Evaluator.evaluate(model, data.test(), 3, 3, 0.5, 5).predictions(), 1e-6);
+        // and a rate of 1 removes every modality of every sample: all predictions are the same
+        double[] none = Evaluator.evaluate(model, data.test(), 3, 16, 1.0, 5).predictions();
+        for (double p : none) assertEquals(none[0], p, 1e-6);
     }
 
     @Test
