@@ -58,7 +58,7 @@ final class EvalCommand implements Callable<Integer> {
             case "test" -> d.test();
             default -> throw new Main.UsageException("--split: expected train, valid or test; got '" + split + "'");
         };
-        Backends.Choice choice = Backends.open(device);
+        Backends.Choice choice = Main.openBackend(device);
         try (FusionModel model = Models.create(ck.config(), choice.backend(), 0)) {
             ck.loadModel(model);
             Evaluator.Result r = Evaluator.evaluate(model, s, d.labelRange(), batchSize != null ? batchSize : o.batchSize(),

@@ -141,7 +141,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new Main.UsageException("unknown validation metric '" + options.metric() + "' for " + config.task().name().toLowerCase(Locale.ROOT)
                     + "; expected one of " + String.join(", ", Scores.names(config.task(), dataset.labelRange())));
         if (out == null) out = Path.of("runs", "train-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
-        Backends.Choice choice = Backends.open(device);
+        Backends.Choice choice = Main.openBackend(device);
         Progress progress = new Progress(main.err, Terminal.stderrIsTerminal(), 10, System::nanoTime);
         progress.message("device: " + choice.backend().name() + " (" + choice.reason() + ")");
         progress.message("data: " + dataset.name() + " " + String.join("+", dataset.modalityNames()) + ", "

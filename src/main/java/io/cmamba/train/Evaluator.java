@@ -25,6 +25,13 @@ public final class Evaluator {
     public record Result(String split, int samples, double loss, double[] predictions, Map<String, Double> scores) {
     }
 
+    /** The model produced NaN or infinite outputs (diverged weights), so no score means anything. */
+    public static final class NonFiniteOutputException extends IllegalStateException {
+        public NonFiniteOutputException(String message) {
+            super(message);
+        }
+    }
+
     public static Result evaluate(FusionModel model, Split split, double labelRange, int batchSize) {
         return evaluate(model, split, labelRange, batchSize, 0, 0);
     }
@@ -78,6 +85,11 @@ public final class Evaluator {
                 }
             }
         }
+        int bad = 0;
+        for (double p : predictions) if (!Double.isFinite(p)) bad++;
+        if (bad > 0 || !Double.isFinite(lossSum))
+            throw new NonFiniteOutputException("the model's outputs on split " + split.name() + " are NaN or infinite for "
+                    + Math.max(bad, 1) + " of " + n + " samples");
         Map<String, Double> scores = new LinkedHashMap<>();
         scores.put("loss", lossSum / n);
         scores.putAll(Scores.compute(c, labelRange, split, predictions));

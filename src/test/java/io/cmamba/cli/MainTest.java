@@ -73,6 +73,13 @@ class MainTest {
     }
 
     @Test
+    void cudaWithoutAUsableGpuIsABadArgument() {
+        for (io.cmamba.tensor.BackendProvider p : java.util.ServiceLoader.load(io.cmamba.tensor.BackendProvider.class))
+            Assumptions.assumeFalse(p.kind().equals("cuda") && p.unavailableReason() == null, "a GPU is usable here");
+        usageError("--device cuda: no usable GPU", "train", "--dataset-size", "40", "--device", "cuda");
+    }
+
+    @Test
     void verboseAddsTheStackTrace() {
         Run r = run("--verbose", "eval", "--checkpoint", dir.resolve("absent.safetensors").toString());
         assertEquals(2, r.code());

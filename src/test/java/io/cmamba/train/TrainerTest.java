@@ -222,6 +222,50 @@ class TrainerTest {
         }
     }
 
+    /** The real model, except that a forward over exactly {@code poisoned} samples outputs NaN. */
+    record PoisonedModel(FusionModel inner, int poisoned) implements FusionModel {
+        public ModelConfig config() {
+            return inner.config();
+        }
+
+        public io.cmamba.tensor.Backend backend() {
+            return inner.backend();
+        }
+
+        public List<Parameter> parameters() {
+            return inner.parameters();
+        }
+
+        public Forward forward(io.cmamba.model.ModelInput input) {
+            Forward f = inner.forward(input);
+            if (input.batch() == poisoned) inner.backend().fill(f.output(), Double.NaN);
+            return f;
+        }
+
+        public void backward(Forward forward, io.cmamba.tensor.Tensor dOutput) {
+            inner.backward(forward, dOutput);
+        }
+
+        public void close() {
+            inner.close();
+        }
+    }
+
+    @Test
+    void nonFiniteValidationOutputIsADivergenceToo() throws IOException {
+        TrainOptions o = TrainTestSupport.options(2, LrSchedule.Kind.COSINE);
+        // training batches have 8 samples, the 5-sample validation split is one batch of 5
+        Dataset d = TrainTestSupport.dataset(4, 48, 5, 16);
+        FusionModel model = new PoisonedModel(Models.create(config, cpu, o.seed()), 5);
+        try (Trainer t = new Trainer(model, d, o, dir, Progress.silent())) {
+            Trainer.TrainingDivergedException e = assertThrows(Trainer.TrainingDivergedException.class, () -> t.fit(0));
+            assertEquals("training diverged at epoch 1, validation: the model's outputs on split valid are NaN or infinite"
+                    + " for 5 of 5 samples; no checkpoint was written yet", e.getMessage());
+        }
+        JsonObject m = JsonParser.parseString(Files.readString(dir.resolve(Trainer.METRICS))).getAsJsonObject();
+        assertTrue(m.get("stopped").getAsString().startsWith("training diverged at epoch 1, validation"));
+    }
+
     @Test
     void classificationTrainsWithCrossEntropy() throws IOException {
         ModelConfig c = TrainTestSupport.config(ModelConfig.Task.CLASSIFICATION);
