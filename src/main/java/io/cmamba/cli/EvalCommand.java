@@ -29,7 +29,7 @@ final class EvalCommand implements Callable<Integer> {
     Path checkpoint;
     @Option(names = "--split", paramLabel = "train|valid|test")
     String split = "test";
-    @Option(names = "--missing-rate", paramLabel = "P", description = "Probability of removing each modality of each sample.")
+    @Option(names = "--missing-rate", paramLabel = "P", description = "Probability of zeroing each modality of each sample (the same samples at any batch size).")
     double missingRate = 0;
     @Option(names = "--missing-seed", paramLabel = "N", description = "Seed of the missing-modality draw.")
     long missingSeed = 1;
@@ -42,15 +42,15 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (!(missingRate >= 0 && missingRate < 1))
-            throw new Main.UsageException("--missing-rate must lie in [0, 1), got " + missingRate);
+        if (!(missingRate >= 0 && missingRate <= 1))
+            throw new Main.UsageException("--missing-rate must lie in [0, 1], got " + missingRate);
         if (batchSize != null && batchSize < 1) throw new Main.UsageException("--batch-size must be >= 1, got " + batchSize);
         Checkpoint ck = Checkpoint.read(checkpoint);
         TrainOptions o = ck.options();
         if (data != null)
             o = new TrainOptions(o.epochs(), o.batchSize(), o.lr(), o.weightDecay(), o.optimizer(), o.schedule(), o.warmup(),
                     o.clip(), o.seed(), o.patience(), o.metric(), o.modalityDropout(), data, o.datasetSize(), o.dataSeed(),
-                    o.modalities());
+                    o.classes(), o.modalities());
         Dataset d = DataSources.open(o);
         Split s = switch (split) {
             case "train" -> d.train();
@@ -58,7 +58,7 @@ final class EvalCommand implements Callable<Integer> {
             case "test" -> d.test();
             default -> throw new Main.UsageException("--split: expected train, valid or test; got '" + split + "'");
         };
-        Backends.Choice choice = Backends.open(device);
+        Backends.Choice choice = Main.openBackend(device);
         try (FusionModel model = Models.create(ck.config(), choice.backend(), 0)) {
             ck.loadModel(model);
             Evaluator.Result r = Evaluator.evaluate(model, s, d.labelRange(), batchSize != null ? batchSize : o.batchSize(),

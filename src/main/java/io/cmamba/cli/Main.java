@@ -1,5 +1,6 @@
 package io.cmamba.cli;
 
+import io.cmamba.tensor.Backends;
 import io.cmamba.train.Trainer;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -66,7 +67,7 @@ public final class Main implements Callable<Integer> {
                 msg = ex.getMessage();
             } else if (ex instanceof UncheckedIOException u) {
                 msg = u.getCause().getMessage();
-            } else if (ex instanceof Trainer.TrainingDivergedException) {
+            } else if (ex instanceof Trainer.TrainingDivergedException || ex instanceof IllegalStateException) {
                 msg = ex.getMessage();
                 code = FAILED;
             } else {
@@ -101,6 +102,17 @@ public final class Main implements Callable<Integer> {
     static final class UsageException extends RuntimeException {
         UsageException(String message) {
             super(message);
+        }
+    }
+
+    /** The backend a --device names; a device that cannot be opened here is a bad argument (exit 2). */
+    static Backends.Choice openBackend(String device) {
+        try {
+            return Backends.open(device);
+        } catch (IllegalArgumentException e) {
+            throw e;
+        } catch (RuntimeException | LinkageError e) {
+            throw new UsageException(e.getMessage() != null ? e.getMessage() : "--device " + device + ": " + e);
         }
     }
 

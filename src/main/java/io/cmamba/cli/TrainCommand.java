@@ -45,6 +45,8 @@ final class TrainCommand implements Callable<Integer> {
     int datasetSize = 2000;
     @Option(names = "--data-seed", paramLabel = "N", description = "Seed of the built-in dataset.")
     long dataSeed = 7;
+    @Option(names = "--classes", paramLabel = "2|3|7", description = "Class labels of the built-in dataset (--task classification): 2, 3 or 7 bins of its score.")
+    int classes = 2;
     @Option(names = "--modalities", paramLabel = "I,J,..", split = ",", description = "Modalities the model sees, by index (unimodal runs, ablations); default all.")
     int[] modalities;
     @Option(names = "--device", paramLabel = "auto|cpu|cuda[:N]", description = "Where to train.")
@@ -130,7 +132,7 @@ final class TrainCommand implements Callable<Integer> {
             options = new TrainOptions(epochs, batchSize, lr, weightDecay, Choices.optimizer(optimizer),
                     Choices.schedule(schedule), warmup, clip, seed, patience,
                     metric == null ? Scores.defaultMetric(Choices.task(task)) : metric,
-                    modalityDropout, data, datasetSize, dataSeed, modalities);
+                    modalityDropout, data, datasetSize, dataSeed, classes, modalities);
             config = null;
         }
         Dataset dataset = DataSources.open(options);
@@ -139,7 +141,7 @@ final class TrainCommand implements Callable<Integer> {
             throw new Main.UsageException("unknown validation metric '" + options.metric() + "' for " + config.task().name().toLowerCase(Locale.ROOT)
                     + "; expected one of " + String.join(", ", Scores.names(config.task(), dataset.labelRange())));
         if (out == null) out = Path.of("runs", "train-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
-        Backends.Choice choice = Backends.open(device);
+        Backends.Choice choice = Main.openBackend(device);
         Progress progress = new Progress(main.err, Terminal.stderrIsTerminal(), 10, System::nanoTime);
         progress.message("device: " + choice.backend().name() + " (" + choice.reason() + ")");
         progress.message("data: " + dataset.name() + " " + String.join("+", dataset.modalityNames()) + ", "

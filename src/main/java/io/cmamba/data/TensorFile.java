@@ -214,11 +214,11 @@ final class TensorFile {
 
     private void read(Info info, Sink sink) throws IOException {
         try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-            ByteBuffer buf = ByteBuffer.allocate(CHUNK).order(ByteOrder.LITTLE_ENDIAN);
             long pos = dataStart + info.begin(), end = dataStart + info.end();
+            ByteBuffer buf = ByteBuffer.allocate((int) Math.min(CHUNK, end - pos)).order(ByteOrder.LITTLE_ENDIAN);
             int at = 0;
             while (pos < end) {
-                buf.clear().limit((int) Math.min(CHUNK, end - pos));
+                buf.clear().limit((int) Math.min(buf.capacity(), end - pos));
                 readFully(ch, buf, pos, path);
                 buf.flip();
                 int count = buf.remaining() / 4;
@@ -241,7 +241,7 @@ final class TensorFile {
     static String sha256(Path path) throws IOException {
         MessageDigest md = digest();
         try (InputStream in = Files.newInputStream(path)) {
-            byte[] b = new byte[CHUNK];
+            byte[] b = new byte[(int) Math.min(CHUNK, Math.max(1, Files.size(path)))];
             for (int r; (r = in.read(b)) > 0; ) md.update(b, 0, r);
         }
         return HexFormat.of().formatHex(md.digest());

@@ -1,6 +1,7 @@
 package io.cmamba.train;
 
 import io.cmamba.data.Dataset;
+import io.cmamba.data.FeatureDirectoryLoader;
 import io.cmamba.data.Split;
 import io.cmamba.data.SyntheticDataset;
 
@@ -20,11 +21,11 @@ public final class DataSources {
         Dataset d;
         if (o.data().equals(BUILTIN)) {
             int held = Math.max(1, o.datasetSize() / 5);
-            d = SyntheticDataset.create(o.dataSeed(), o.datasetSize(), held, held);
+            d = SyntheticDataset.create(o.dataSeed(), o.datasetSize(), held, held, o.classes());
         } else {
             Path dir = Path.of(o.data());
             if (!Files.isDirectory(dir)) throw new IOException("--data " + o.data() + ": no such directory (expected 'builtin' or a feature directory)");
-            throw new IOException("--data " + o.data() + ": feature directories are not readable by this build yet");
+            d = FeatureDirectoryLoader.load(dir);
         }
         return o.modalities() == null ? d : select(d, o.modalities());
     }

@@ -1,6 +1,7 @@
 package io.cmamba.train;
 
 import io.cmamba.data.Batch;
+import io.cmamba.data.MissingModality;
 import io.cmamba.data.Split;
 import io.cmamba.model.FusionModel;
 import io.cmamba.model.ModelConfig;
@@ -24,14 +25,21 @@ public final class Evaluator {
     public record Result(String split, int samples, double loss, double[] predictions, Map<String, Double> scores) {
     }
 
+    /** The model produced NaN or infinite outputs (diverged weights), so no score means anything. */
+    public static final class NonFiniteOutputException extends IllegalStateException {
+        public NonFiniteOutputException(String message) {
+            super(message);
+        }
+    }
+
     public static Result evaluate(FusionModel model, Split split, double labelRange, int batchSize) {
         return evaluate(model, split, labelRange, batchSize, 0, 0);
     }
 
     /**
      * @param labelRange  3 for labels in [-3, 3], 1 for [-1, 1] (which regression metrics apply)
-     * @param missingRate probability of removing each modality of each sample (robustness to missing
-     *                    modalities), drawn from {@code seed}; 0 leaves the data whole
+     * @param missingRate probability of zeroing each modality of each sample (the paper's robustness
+     *                    experiment, {@link MissingModality}), drawn from {@code seed}; 0 leaves the data whole
      */
     public static Result evaluate(FusionModel model, Split split, double labelRange, int batchSize, double missingRate,
                                   long seed) {
@@ -48,7 +56,8 @@ public final class Evaluator {
             int[] idx = new int[size];
             for (int i = 0; i < size; i++) idx[i] = start + i;
             Batch batch = split.batch(idx);
-            if (missingRate > 0) batch = Augment.dropModalities(batch, missingRate, Batches.random(seed, 0, start));
+            // a function of (seed, sample, modality): the same samples lose the same modalities at any batch size
+            if (missingRate > 0) batch = MissingModality.apply(batch, idx, missingRate, seed);
             ModelInput in = Batches.upload(model.backend(), dtype, batch);
             double[] out;
             try (FusionModel.Forward f = model.forward(in)) {
@@ -76,6 +85,11 @@ public final class Evaluator {
                 }
             }
         }
+        int bad = 0;
+        for (double p : predictions) if (!Double.isFinite(p)) bad++;
+        if (bad > 0 || !Double.isFinite(lossSum))
+            throw new NonFiniteOutputException("the model's outputs on split " + split.name() + " are NaN or infinite for "
+                    + Math.max(bad, 1) + " of " + n + " samples");
         Map<String, Double> scores = new LinkedHashMap<>();
         scores.put("loss", lossSum / n);
         scores.putAll(Scores.compute(c, labelRange, split, predictions));

@@ -19,11 +19,11 @@ public final class Scores {
         if (c.task() == ModelConfig.Task.CLASSIFICATION) {
             int[] p = new int[predictions.length];
             for (int i = 0; i < p.length; i++) p[i] = (int) predictions[i];
-            return Metrics.classification(p, split.classes(), c.classes());
+            return Metrics.classificationResult(p, split.classes(), c.classes()).scores();
         }
         float[] p = new float[predictions.length];
         for (int i = 0; i < p.length; i++) p[i] = (float) predictions[i];
-        return labelRange == 1 ? Metrics.regression1(p, split.regression()) : Metrics.regression3(p, split.regression());
+        return Metrics.regression(p, split.regression(), labelRange).scores();
     }
 
     /** Whether a larger value is better (loss and MAE are errors; every other score is an accuracy or a correlation). */

@@ -22,11 +22,13 @@ import java.util.Arrays;
  * @param data             "builtin" or a feature directory
  * @param datasetSize      training samples of the built-in dataset (validation and test get a fifth each)
  * @param dataSeed         the built-in dataset's seed
+ * @param classes          class labels of the built-in dataset: 2, 3 or 7 bins of its sentiment score
  * @param modalities       the dataset's modalities the model sees, in order (null: all)
  */
 public record TrainOptions(int epochs, int batchSize, double lr, double weightDecay, Adam.Kind optimizer,
                            LrSchedule.Kind schedule, long warmup, double clip, long seed, int patience, String metric,
-                           double modalityDropout, String data, int datasetSize, long dataSeed, int[] modalities) {
+                           double modalityDropout, String data, int datasetSize, long dataSeed, int classes,
+                           int[] modalities) {
 
     public TrainOptions {
         if (epochs < 1) throw new IllegalArgumentException("epochs must be >= 1, got " + epochs);
@@ -44,6 +46,8 @@ public record TrainOptions(int epochs, int batchSize, double lr, double weightDe
             throw new IllegalArgumentException("modality dropout must lie in [0, 1), got " + modalityDropout);
         if (data == null || data.isEmpty()) throw new IllegalArgumentException("data source is missing");
         if (datasetSize < 1) throw new IllegalArgumentException("dataset size must be >= 1, got " + datasetSize);
+        if (classes != 2 && classes != 3 && classes != 7)
+            throw new IllegalArgumentException("classes must be 2, 3 or 7, got " + classes);
         if (modalities != null) {
             modalities = modalities.clone();
             if (modalities.length == 0) throw new IllegalArgumentException("modalities: expected at least one index");
@@ -59,22 +63,22 @@ public record TrainOptions(int epochs, int batchSize, double lr, double weightDe
     /** The paper's optimisation (Adam, lr 5e-4, weight decay 5e-4) with this project's default run length. */
     public static TrainOptions defaults() {
         return new TrainOptions(20, 32, 5e-4, 5e-4, Adam.Kind.ADAM, LrSchedule.Kind.COSINE, 50, 1.0, 1, 5,
-                "mae", 0, "builtin", 2000, 7, null);
+                "mae", 0, "builtin", 2000, 7, 2, null);
     }
 
     public TrainOptions withEpochs(int e) {
         return new TrainOptions(e, batchSize, lr, weightDecay, optimizer, schedule, warmup, clip, seed, patience, metric,
-                modalityDropout, data, datasetSize, dataSeed, modalities);
+                modalityDropout, data, datasetSize, dataSeed, classes, modalities);
     }
 
     public TrainOptions withPatience(int p) {
         return new TrainOptions(epochs, batchSize, lr, weightDecay, optimizer, schedule, warmup, clip, seed, p, metric,
-                modalityDropout, data, datasetSize, dataSeed, modalities);
+                modalityDropout, data, datasetSize, dataSeed, classes, modalities);
     }
 
     public TrainOptions withMetric(String m) {
         return new TrainOptions(epochs, batchSize, lr, weightDecay, optimizer, schedule, warmup, clip, seed, patience, m,
-                modalityDropout, data, datasetSize, dataSeed, modalities);
+                modalityDropout, data, datasetSize, dataSeed, classes, modalities);
     }
 
     @Override
@@ -88,7 +92,8 @@ public record TrainOptions(int epochs, int batchSize, double lr, double weightDe
                 && weightDecay == t.weightDecay && optimizer == t.optimizer && schedule == t.schedule
                 && warmup == t.warmup && clip == t.clip && seed == t.seed && patience == t.patience
                 && metric.equals(t.metric) && modalityDropout == t.modalityDropout && data.equals(t.data)
-                && datasetSize == t.datasetSize && dataSeed == t.dataSeed && Arrays.equals(modalities, t.modalities);
+                && datasetSize == t.datasetSize && dataSeed == t.dataSeed && classes == t.classes
+                && Arrays.equals(modalities, t.modalities);
     }
 
     @Override
@@ -101,7 +106,7 @@ public record TrainOptions(int epochs, int batchSize, double lr, double weightDe
         return "TrainOptions[epochs " + epochs + ", batch " + batchSize + ", lr " + lr + ", wd " + weightDecay + ", "
                 + optimizer + ", " + schedule + ", warm-up " + warmup + ", clip " + clip + ", seed " + seed
                 + ", patience " + patience + " on " + metric + ", modality dropout " + modalityDropout + ", data "
-                + data + (data.equals("builtin") ? " (" + datasetSize + ", seed " + dataSeed + ")" : "")
+                + data + (data.equals("builtin") ? " (" + datasetSize + ", seed " + dataSeed + ", " + classes + " classes)" : "")
                 + (modalities == null ? "" : ", modalities " + Arrays.toString(modalities)) + "]";
     }
 }

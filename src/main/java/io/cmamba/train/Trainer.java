@@ -5,6 +5,7 @@ import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import io.cmamba.data.Batch;
 import io.cmamba.data.Dataset;
+import io.cmamba.data.MissingModality;
 import io.cmamba.data.Split;
 import io.cmamba.files.AtomicFiles;
 import io.cmamba.model.FusionModel;
@@ -121,9 +122,15 @@ public final class Trainer implements AutoCloseable {
                 throw new IllegalArgumentException(best + ": holds epoch " + b.state().bestEpoch + ", but " + ck.path()
                         + " says the best epoch is " + s.bestEpoch);
             bestWeights = b.weightsFor(model);
+            // resuming into another directory: the best weights so far go along, so that it is complete
+            if (out != null && !Files.isSameFile(best.getParent(), Files.createDirectories(out)))
+                AtomicFiles.write(out.resolve(BEST), Files.readAllBytes(best));
         }
         // an interrupted run's "epochs done" may have been the end of a shorter schedule that is now extended
         if (s.stopped != null && s.stopped.startsWith("finished") && s.epoch < options.epochs()) s.stopped = null;
+        // and an early stop is lifted by a patience that has not run out yet
+        if (s.stopped != null && s.stopped.startsWith("early stop") && s.epoch < options.epochs()
+                && (options.patience() == 0 || s.sinceBest < options.patience())) s.stopped = null;
         state = s;
     }
 
@@ -166,18 +173,14 @@ public final class Trainer implements AutoCloseable {
             int[] idx = java.util.Arrays.copyOfRange(order, from, from + size);
             Batch batch = train.batch(idx);
             if (options.modalityDropout() > 0)
-                batch = Augment.dropModalities(batch, options.modalityDropout(), Batches.random(options.seed(), epoch, b));
+                // keyed by the update number, so a resumed run drops exactly what an unbroken one would
+                batch = MissingModality.dropout(batch, options.modalityDropout(), options.seed(), state.step + 1, true);
             StepReadout.Reading r = forwardBackward(batch);
             long global = state.step + 1;
             if (!r.finite()) {
                 String what = !Double.isFinite(r.loss()) ? "the loss is " + r.loss()
                         : "the gradient norm is " + r.gradNorm() + " (first non-finite gradient: " + r.firstNonFinite() + ")";
-                String keep = out == null ? "" : state.epoch == 0 ? "; no checkpoint was written yet"
-                        : "; the last good checkpoint is " + out.resolve(LAST) + " (epoch " + state.epoch + ")";
-                String msg = "training diverged at epoch " + epoch + ", update " + (b + 1) + " of " + stepsPerEpoch
-                        + " (update " + global + " overall): " + what + keep;
-                if (out != null) writeReports(msg);
-                throw new TrainingDivergedException(msg);
+                diverged("epoch " + epoch + ", update " + (b + 1) + " of " + stepsPerEpoch + " (update " + global + " overall): " + what);
             }
             lr = schedule.at(global);
             adam.step(lr, StepReadout.clipScale(r.gradNorm(), options.clip()));
@@ -187,7 +190,13 @@ public final class Trainer implements AutoCloseable {
             samples += size;
             progress.step(b + 1, lossSum / samples, samples);
         }
-        Evaluator.Result valid = Evaluator.evaluate(model, data.valid(), data.labelRange(), options.batchSize());
+        Evaluator.Result valid;
+        try {
+            valid = Evaluator.evaluate(model, data.valid(), data.labelRange(), options.batchSize());
+        } catch (Evaluator.NonFiniteOutputException e) {
+            diverged("epoch " + epoch + ", validation: " + e.getMessage());
+            return;
+        }
         Double value = valid.scores().get(options.metric());
         if (value == null)
             throw new IllegalStateException("validation produced no '" + options.metric() + "' score (it has " + valid.scores().keySet() + ")");
@@ -214,6 +223,15 @@ public final class Trainer implements AutoCloseable {
             writeCheckpoint(out.resolve(LAST), true);
             writeReports(null);
         }
+    }
+
+    /** Writes why into metrics.json and stops, naming the last good checkpoint (which is left as it was). */
+    private void diverged(String where) throws IOException {
+        String keep = out == null ? "" : state.epoch == 0 ? "; no checkpoint was written yet"
+                : "; the last good checkpoint is " + out.resolve(LAST) + " (epoch " + state.epoch + ")";
+        String msg = "training diverged at " + where + keep;
+        if (out != null) writeReports(msg);
+        throw new TrainingDivergedException(msg);
     }
 
     /** Forward, loss, backward for one batch; returns the loss and gradient norm (one host read). */

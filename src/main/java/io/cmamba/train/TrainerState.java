@@ -7,8 +7,8 @@ import java.util.Map;
 
 /**
  * Where a run stands after its last completed epoch; stored in checkpoints so that a resumed run
- * continues exactly. Shuffling and modality dropout draw from generators seeded by (seed, epoch,
- * step), so the epoch is the whole random-number position.
+ * continues exactly. Shuffling is seeded by (seed, epoch) and modality dropout by (seed, update), so
+ * the epoch and the update count are the whole random-number position.
  */
 public final class TrainerState {
     /** Epochs completed. */

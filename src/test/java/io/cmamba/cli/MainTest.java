@@ -73,6 +73,13 @@ class MainTest {
     }
 
     @Test
+    void cudaWithoutAUsableGpuIsABadArgument() {
+        for (io.cmamba.tensor.BackendProvider p : java.util.ServiceLoader.load(io.cmamba.tensor.BackendProvider.class))
+            Assumptions.assumeFalse(p.kind().equals("cuda") && p.unavailableReason() == null, "a GPU is usable here");
+        usageError("--device cuda: no usable GPU", "train", "--dataset-size", "40", "--device", "cuda");
+    }
+
+    @Test
     void verboseAddsTheStackTrace() {
         Run r = run("--verbose", "eval", "--checkpoint", dir.resolve("absent.safetensors").toString());
         assertEquals(2, r.code());
@@ -84,7 +91,7 @@ class MainTest {
         Path bad = dir.resolve("bad.safetensors");
         Files.writeString(bad, "garbage that is not a checkpoint");
         usageError(bad + ": not a valid safetensors file", "eval", "--checkpoint", bad.toString());
-        usageError("--missing-rate must lie in [0, 1), got 2.0", "eval", "--checkpoint", bad.toString(), "--missing-rate", "2");
+        usageError("--missing-rate must lie in [0, 1], got 2.0", "eval", "--checkpoint", bad.toString(), "--missing-rate", "2");
     }
 
     @Test
@@ -116,6 +123,26 @@ class MainTest {
         Run v = run("--version");
         assertEquals(0, v.code());
         assertTrue(v.out().startsWith("cmamba "), v.out());
+    }
+
+    @Test
+    void trainsOnAFeatureDirectoryAndEvaluatesWithMissingModalities() throws IOException {
+        Path features = dir.resolve("features");
+        io.cmamba.data.FeatureDirectoryWriter.write(io.cmamba.data.SyntheticDataset.create(3, 40, 8, 8), features);
+        Path out = dir.resolve("run");
+        Run r = run(train("--data", features.toString(), "--epochs", "1", "--modalities", "1,0", "--out", out.toString()));
+        assertEquals(0, r.code(), r.err());
+        assertTrue(r.err().contains("audio+text, 40/8/8 samples"), r.err());
+        String best = out.resolve("best.safetensors").toString();
+        JsonObject whole = JsonParser.parseString(run("eval", "--checkpoint", best, "--device", "cpu").out()).getAsJsonObject();
+        Run m = run("eval", "--checkpoint", best, "--device", "cpu", "--missing-rate", "1");
+        assertEquals(0, m.code(), m.err());
+        JsonObject missing = JsonParser.parseString(m.out()).getAsJsonObject();
+        assertEquals(1.0, missing.get("missing_rate").getAsDouble());
+        assertNotEquals(whole.getAsJsonObject("scores").get("mae"), missing.getAsJsonObject("scores").get("mae"));
+        // a directory that is not a feature directory is named
+        Files.createDirectories(dir.resolve("empty"));
+        usageError(dir.resolve("empty").toString(), train("--data", dir.resolve("empty").toString()));
     }
 
     @Test

@@ -51,6 +51,6 @@ final class TrainTestSupport {
 
     static TrainOptions options(int epochs, LrSchedule.Kind schedule) {
         return new TrainOptions(epochs, 8, 3e-3, 5e-4, Adam.Kind.ADAM, schedule, 3, 1.0, 11, 0, "mae", 0, "builtin",
-                48, 1, null);
+                48, 1, 2, null);
     }
 }

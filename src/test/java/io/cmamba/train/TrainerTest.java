@@ -54,7 +54,7 @@ class TrainerTest {
         assertSameWeights(a, b);
         // and another seed trains differently
         TrainOptions other = new TrainOptions(2, 8, 3e-3, 5e-4, Adam.Kind.ADAM, LrSchedule.Kind.COSINE, 3, 1.0, 12, 0, "mae", 0,
-                "builtin", 48, 1, null);
+                "builtin", 48, 1, 2, null);
         FusionModel c = Models.create(config, cpu, other.seed());
         try (Trainer tc = new Trainer(c, data, other, null, Progress.silent())) {
             tc.fit(0);
@@ -71,7 +71,9 @@ class TrainerTest {
 
     @Test
     void resumingAPausedRunEqualsRunningStraightThrough() throws IOException {
-        TrainOptions o = TrainTestSupport.options(3, LrSchedule.Kind.COSINE);
+        // with modality dropout, so that its draws must line up across the break too
+        TrainOptions o = new TrainOptions(3, 8, 3e-3, 5e-4, Adam.Kind.ADAMW, LrSchedule.Kind.COSINE, 3, 1.0, 11, 0, "mae", 0.3,
+                "builtin", 48, 1, 2, null);
         FusionModel straight = Models.create(config, cpu, o.seed());
         TrainerState full;
         try (Trainer t = new Trainer(straight, data, o, dir.resolve("straight"), Progress.silent())) {
@@ -124,13 +126,39 @@ class TrainerTest {
     }
 
     @Test
+    void modalityDropoutChangesTrainingAndMissingModalitiesChangeScores() throws IOException {
+        TrainOptions plain = TrainTestSupport.options(1, LrSchedule.Kind.COSINE);
+        TrainOptions dropped = new TrainOptions(1, 8, 3e-3, 5e-4, Adam.Kind.ADAM, LrSchedule.Kind.COSINE, 3, 1.0, 11, 0, "mae", 0.5,
+                "builtin", 48, 1, 2, null);
+        float[] a, b;
+        FusionModel model = Models.create(config, cpu, plain.seed());
+        try (Trainer t = new Trainer(model, data, plain, null, Progress.silent())) {
+            a = t.fit(0).history.get(0).stepLosses();
+        }
+        try (Trainer t = new Trainer(Models.create(config, cpu, dropped.seed()), data, dropped, null, Progress.silent())) {
+            b = t.fit(0).history.get(0).stepLosses();
+        }
+        assertFalse(java.util.Arrays.equals(a, b), "dropout must change the losses");
+
+        Evaluator.Result whole = Evaluator.evaluate(model, data.test(), 3, 16);
+        assertEquals(whole.scores(), Evaluator.evaluate(model, data.test(), 3, 16, 0, 5).scores());
+        Evaluator.Result missing = Evaluator.evaluate(model, data.test(), 3, 16, 0.5, 5);
+        assertNotEquals(whole.scores().get("mae"), missing.scores().get("mae"));
+        // which samples lose which modality does not depend on the batch size
+        assertArrayEquals(missing.predictions(), Evaluator.evaluate(model, data.test(), 3, 3, 0.5, 5).predictions(), 1e-6);
+        // and a rate of 1 removes every modality of every sample: all predictions are the same
+        double[] none = Evaluator.evaluate(model, data.test(), 3, 16, 1.0, 5).predictions();
+        for (double p : none) assertEquals(none[0], p, 1e-6);
+    }
+
+    @Test
     void resumingWithOtherOptionsIsRefused() throws IOException {
         TrainOptions o = TrainTestSupport.options(2, LrSchedule.Kind.COSINE);
         try (Trainer t = new Trainer(Models.create(config, cpu, o.seed()), data, o, dir, Progress.silent())) {
             t.fit(1);
         }
         TrainOptions otherLr = new TrainOptions(2, 8, 1e-3, 5e-4, Adam.Kind.ADAM, LrSchedule.Kind.COSINE, 3, 1.0, 11, 0, "mae", 0,
-                "builtin", 48, 1, null);
+                "builtin", 48, 1, 2, null);
         try (Trainer t = new Trainer(Models.create(config, cpu, 1), data, otherLr, dir, Progress.silent())) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> t.resume(Checkpoint.read(dir.resolve(Trainer.LAST))));
             assertTrue(e.getMessage().contains("lr 0.003") && e.getMessage().contains("lr 0.001"), e.getMessage());
@@ -141,7 +169,7 @@ class TrainerTest {
     void learnsTheTinyTaskAndWritesReports() throws IOException {
         Dataset d = TrainTestSupport.dataset(9, 160, 48, 48);
         TrainOptions o = new TrainOptions(12, 16, 1e-2, 5e-4, Adam.Kind.ADAM, LrSchedule.Kind.COSINE, 5, 1.0, 3, 0, "mae", 0,
-                "builtin", 160, 1, null);
+                "builtin", 160, 1, 2, null);
         double baseline = 0;   // MAE of always predicting the mean training label
         double mean = 0;
         for (float y : d.train().regression()) mean += y / d.train().size();
@@ -164,7 +192,7 @@ class TrainerTest {
     void stopsEarlyWhenTheMetricStopsImproving() throws IOException {
         // a rate too small to move float32 weights: the validation score never changes after epoch 1
         TrainOptions o = new TrainOptions(10, 8, 1e-30, 0, Adam.Kind.ADAM, LrSchedule.Kind.CONSTANT, 0, 0, 11, 2, "mae", 0,
-                "builtin", 48, 1, null);
+                "builtin", 48, 1, 2, null);
         try (Trainer t = new Trainer(Models.create(config, cpu, o.seed()), data, o, dir, Progress.silent())) {
             TrainerState s = t.fit(0);
             assertEquals(3, s.epoch);
@@ -192,6 +220,50 @@ class TrainerTest {
             JsonObject m = JsonParser.parseString(Files.readString(dir.resolve(Trainer.METRICS))).getAsJsonObject();
             assertTrue(m.get("stopped").getAsString().startsWith("training diverged"));
         }
+    }
+
+    /** The real model, except that a forward over exactly {@code poisoned} samples outputs NaN. */
+    record PoisonedModel(FusionModel inner, int poisoned) implements FusionModel {
+        public ModelConfig config() {
+            return inner.config();
+        }
+
+        public io.cmamba.tensor.Backend backend() {
+            return inner.backend();
+        }
+
+        public List<Parameter> parameters() {
+            return inner.parameters();
+        }
+
+        public Forward forward(io.cmamba.model.ModelInput input) {
+            Forward f = inner.forward(input);
+            if (input.batch() == poisoned) inner.backend().fill(f.output(), Double.NaN);
+            return f;
+        }
+
+        public void backward(Forward forward, io.cmamba.tensor.Tensor dOutput) {
+            inner.backward(forward, dOutput);
+        }
+
+        public void close() {
+            inner.close();
+        }
+    }
+
+    @Test
+    void nonFiniteValidationOutputIsADivergenceToo() throws IOException {
+        TrainOptions o = TrainTestSupport.options(2, LrSchedule.Kind.COSINE);
+        // training batches have 8 samples, the 5-sample validation split is one batch of 5
+        Dataset d = TrainTestSupport.dataset(4, 48, 5, 16);
+        FusionModel model = new PoisonedModel(Models.create(config, cpu, o.seed()), 5);
+        try (Trainer t = new Trainer(model, d, o, dir, Progress.silent())) {
+            Trainer.TrainingDivergedException e = assertThrows(Trainer.TrainingDivergedException.class, () -> t.fit(0));
+            assertEquals("training diverged at epoch 1, validation: the model's outputs on split valid are NaN or infinite"
+                    + " for 5 of 5 samples; no checkpoint was written yet", e.getMessage());
+        }
+        JsonObject m = JsonParser.parseString(Files.readString(dir.resolve(Trainer.METRICS))).getAsJsonObject();
+        assertTrue(m.get("stopped").getAsString().startsWith("training diverged at epoch 1, validation"));
     }
 
     @Test
