@@ -1,71 +1,122 @@
-// Depthwise causal conv1d, x [B, L, D], w [D, K] (K <= 8), zero left padding.
+// Depthwise causal convolution along time, x and out [B, L, D], w [D, K], bias [D]:
+//   out[b, t, d] = bias[d] + sum_j w[d, j] x[b, t - K + 1 + j, d]   (zero before t = 0)
+// One thread per output element with d fastest, so a warp reads 32 consecutive channels of one
+// step (coalesced); the K taps re-read neighbouring steps, which L1/L2 serve (K is 4). When D is a
+// multiple of 4 and the pointers are 16-byte aligned, a thread takes 4 adjacent channels with
+// float4 loads and stores (a quarter of the index arithmetic and of the load instructions). Taps
+// are added in j order after the bias, as the CPU reference does.
+//
+// Backward: dx[b, s, d] = sum_j w[d, j] dout[b, s + K - 1 - j, d] (terms past L absent), one
+// thread per element. dw and dbias are sums over the B*L rows: a column reduction over d in two
+// passes (column_partials), blockIdx.z = tap j for dw[:, j], z = K for dbias.
 #include "common.cuh"
 
-extern "C" __global__ void conv1d_fwd(float* out, const float* x, const float* w, const float* bias, int B, int L,
-                                      int D, int K) {
-    long n = (long)B * L * D;
-    GRID_STRIDE(i, n) {
-        int c = i % D;
-        long bt = i / D;
-        int t = bt % L;
-        long b = bt / L;
-        float s = bias[c];
-        for (int j = 0; j < K; j++) {
-            int ts = t - K + 1 + j;
-            if (ts >= 0) s += w[c * K + j] * x[(b * L + ts) * D + c];
+__device__ __forceinline__ float4 fma4(float4 w, float4 x, float4 acc) {
+    return make_float4(fmaf(w.x, x.x, acc.x), fmaf(w.y, x.y, acc.y), fmaf(w.z, x.z, acc.z), fmaf(w.w, x.w, acc.w));
+}
+
+// taps j of channels d..d+3: w[d + c, j]
+__device__ __forceinline__ float4 taps4(const float* CM_RESTRICT w, int d, int K, int j) {
+    const float* p = w + (i64)d * K + j;
+    return make_float4(p[0], p[K], p[2 * K], p[3 * K]);
+}
+
+extern "C" __global__ void conv1d_fwd_f32(float* CM_RESTRICT out, const float* CM_RESTRICT x,
+                                          const float* CM_RESTRICT w, const float* CM_RESTRICT bias, int B, int L,
+                                          int D, int K) {
+    if ((D & 3) == 0 && aligned16(out, x, bias)) {
+        int D4 = D >> 2;
+        i64 total4 = (i64)B * L * D4;
+        for (i64 i = global_thread(); i < total4; i += grid_threads()) {
+            i64 bt, b;
+            int d4, t;
+            divmod(i, D4, bt, d4);
+            divmod(bt, L, b, t);
+            int d = d4 * 4;
+            float4 acc = reinterpret_cast<const float4*>(bias)[d4];
+            const float4* xrow = reinterpret_cast<const float4*>(x + bt * D) + d4;
+            int j0 = K - 1 - t > 0 ? K - 1 - t : 0;
+            for (int j = j0; j < K; j++) acc = fma4(taps4(w, d, K, j), xrow[(i64)(j - K + 1) * D4], acc);
+            reinterpret_cast<float4*>(out + bt * D)[d4] = acc;
         }
-        out[i] = s;
+        return;
+    }
+    i64 total = (i64)B * L * D;
+    for (i64 i = global_thread(); i < total; i += grid_threads()) {
+        i64 bt, b;
+        int d, t;
+        divmod(i, D, bt, d);
+        divmod(bt, L, b, t);
+        float acc = bias[d];
+        int j0 = K - 1 - t > 0 ? K - 1 - t : 0;
+        for (int j = j0; j < K; j++) acc += w[(i64)d * K + j] * x[i + (i64)(j - K + 1) * D];
+        out[i] = acc;
     }
 }
 
-extern "C" __global__ void conv1d_bwd_dx(float* dx, const float* dout, const float* w, int B, int L, int D, int K) {
-    long n = (long)B * L * D;
-    GRID_STRIDE(i, n) {
-        int c = i % D;
-        long bt = i / D;
-        int s = bt % L;
-        long b = bt / L;
+extern "C" __global__ void conv1d_bwd_dx_f32(float* CM_RESTRICT dx, const float* CM_RESTRICT dout,
+                                             const float* CM_RESTRICT w, int B, int L, int D, int K) {
+    if ((D & 3) == 0 && aligned16(dx, dout)) {
+        int D4 = D >> 2;
+        i64 total4 = (i64)B * L * D4;
+        for (i64 i = global_thread(); i < total4; i += grid_threads()) {
+            i64 bt, b;
+            int d4, s;
+            divmod(i, D4, bt, d4);
+            divmod(bt, L, b, s);
+            float4 acc = make_float4(0.f, 0.f, 0.f, 0.f);
+            const float4* grow = reinterpret_cast<const float4*>(dout + bt * D) + d4;
+            for (int j = 0; j < K; j++)
+                if (s + K - 1 - j < L) acc = fma4(taps4(w, d4 * 4, K, j), grow[(i64)(K - 1 - j) * D4], acc);
+            reinterpret_cast<float4*>(dx + bt * D)[d4] = acc;
+        }
+        return;
+    }
+    i64 total = (i64)B * L * D;
+    for (i64 i = global_thread(); i < total; i += grid_threads()) {
+        i64 bt, b;
+        int d, s;
+        divmod(i, D, bt, d);
+        divmod(bt, L, b, s);
         float acc = 0.f;
         for (int j = 0; j < K; j++) {
             int t = s + K - 1 - j;
-            if (t < L) acc += w[c * K + j] * dout[(b * L + t) * D + c];
+            if (t < L) acc += w[(i64)d * K + j] * dout[i + (i64)(K - 1 - j) * D];
         }
         dx[i] = acc;
     }
 }
 
-// dw, dbias partials: block (x: 32 channels, y: 8 lanes) over a chunk of (b, t) rows ->
-// partial[chunk][D*K + D] (weights then bias), summed by sum_rows_final.
-extern "C" __global__ void conv1d_bwd_dw(float* partial, const float* dout, const float* x, int B, int L, int D, int K,
-                                         long rowsPerChunk) {
-    __shared__ float acc[8][32][9];
-    int c = blockIdx.x * 32 + threadIdx.x;
-    long rows = (long)B * L, r0 = blockIdx.y * rowsPerChunk, r1 = min(rows, r0 + rowsPerChunk);
-    float dw[8], db = 0.f;
-#pragma unroll
-    for (int j = 0; j < 8; j++) dw[j] = 0.f;
-    if (c < D)
-        for (long r = r0 + threadIdx.y; r < r1; r += 8) {
-            int t = r % L;
-            float g = dout[r * D + c];
-            db += g;
-#pragma unroll
-            for (int j = 0; j < 8; j++) {
-                int ts = t - K + 1 + j;
-                if (j < K && ts >= 0) dw[j] += g * x[(r - t + ts) * D + c];
-            }
-        }
-#pragma unroll
-    for (int j = 0; j < 8; j++) acc[threadIdx.y][threadIdx.x][j] = dw[j];
-    acc[threadIdx.y][threadIdx.x][8] = db;
-    __syncthreads();
-    if (threadIdx.y == 0 && c < D) {
-        int width = D * K + D;
-        for (int j = 0; j <= K; j++) {
-            int slot = j < K ? j : 8;
-            float s = 0.f;
-            for (int y = 0; y < 8; y++) s += acc[y][threadIdx.x][slot];
-            partial[(long)blockIdx.y * width + (j < K ? c * K + j : D * K + c)] = s;
-        }
+// grid (ceil(D / 32), chunks, K + 1), block (32, 8); partials [K + 1, chunks, D]
+extern "C" __global__ void conv1d_bwd_params_partial_f32(float* CM_RESTRICT partials, const float* CM_RESTRICT dout,
+                                                         const float* CM_RESTRICT x, int B, int L, int D, int K,
+                                                         i64 rows_per_chunk) {
+    int j = blockIdx.z;
+    float* p = partials + (i64)j * gridDim.y * D;
+    i64 rows = (i64)B * L;
+    if (j == K) {
+        column_partials(p, rows, D, rows_per_chunk, [=](i64 r, int c) { return dout[r * D + c]; });
+    } else {
+        int back = K - 1 - j;  // tap j reads step t - back
+        column_partials(p, rows, D, rows_per_chunk, [=](i64 r, int c) {
+            i64 b;
+            int t;
+            divmod(r, L, b, t);
+            return t >= back ? dout[r * D + c] * x[(r - back) * D + c] : 0.f;
+        });
+    }
+}
+
+// dw[d, j] = sum over chunks of partials[j, chunk, d]; dbias[d] = the same for j = K
+extern "C" __global__ void conv1d_params_finish_f32(float* CM_RESTRICT dw, float* CM_RESTRICT dbias,
+                                                    const float* CM_RESTRICT partials, int chunks, int D, int K) {
+    i64 total = (i64)D * (K + 1);
+    for (i64 i = global_thread(); i < total; i += grid_threads()) {
+        int j = (int)(i / D), d = (int)(i % D);
+        const float* p = partials + (i64)j * chunks * D + d;
+        float s = 0.f;
+        for (int k = 0; k < chunks; k++) s += p[(i64)k * D];
+        if (j == K) dbias[d] = s;
+        else dw[(i64)d * K + j] = s;
     }
 }

@@ -132,7 +132,6 @@ __device__ void scan_bwd_impl(float* du, float* dDeltaPre, float* dz, float* dA,
         // recompute s_{t-1} for the chunk's steps
         float sPrev[CHUNK];
         float s = on ? chunkStates[sIdx * nChunks + c] : 0.f;
-#pragma unroll
         for (int k = 0; k < CHUNK; k++) {
             int t = t0 + k;
             sPrev[k] = s;
@@ -148,8 +147,7 @@ __device__ void scan_bwd_impl(float* du, float* dDeltaPre, float* dz, float* dA,
                 s = gg / M * s + vv / M;
             }
         }
-        // reverse through the chunk
-#pragma unroll
+        // reverse through the chunk (not unrolled: the body is large and compile time would explode)
         for (int k = CHUNK - 1; k >= 0; k--) {
             int t = t0 + k;
             if (t >= L) continue;
@@ -241,7 +239,8 @@ __device__ void scan_bwd_impl(float* du, float* dDeltaPre, float* dz, float* dA,
     }
 }
 
-#define SCAN_INSTANTIATE(NP)                                                                                        \
+#define SCAN_INSTANTIATE(NP) SCAN_INSTANTIATE_(NP)
+#define SCAN_INSTANTIATE_(NP)                                                                                        \
     extern "C" __global__ void coupled_scan_fwd_##NP(                                                               \
         float* out, float* finalState, float* chunkStates, const float* u, const float* deltaPre, const float* z,    \
         const float* A, const float* Bm, const float* Cm, const float* Dskip, const int* lengths, const float* init, \
@@ -257,6 +256,11 @@ __device__ void scan_bwd_impl(float* du, float* dDeltaPre, float* dz, float* dA,
                           A, Bm, Cm, Dskip, lengths, M, Bt, L, D, N);                                               \
     }
 
+// The host compiles one instantiation per module (-DSCAN_NP=n), so a start compiles only the state
+// width it uses; without the define (an offline syntax check) every width is built.
+#ifdef SCAN_NP
+SCAN_INSTANTIATE(SCAN_NP)
+#else
 SCAN_INSTANTIATE(1)
 SCAN_INSTANTIATE(2)
 SCAN_INSTANTIATE(4)
@@ -266,3 +270,4 @@ SCAN_INSTANTIATE(32)
 SCAN_INSTANTIATE(64)
 SCAN_INSTANTIATE(128)
 SCAN_INSTANTIATE(256)
+#endif

@@ -176,7 +176,10 @@ class OpsGpuTest {
         assertTrue(e.getMessage().contains("sample 100"), e.getMessage());
 
         for (boolean decoupled : new boolean[]{false, true}) {
-            Twin w = randn(rnd, 1, 0, 333), g = randn(rnd, 1, 0, 333), m = randn(rnd, 0.1, 0, 333), v = randn(rnd, 0.1, 0.2, 333);
+            Twin w = randn(rnd, 1, 0, 333), g = randn(rnd, 1, 0, 333), m = randn(rnd, 0.1, 0, 333);
+            float[] vv = randomFloats(rnd, 333, 0.1, 0);
+            for (int i = 0; i < vv.length; i++) vv[i] = Math.abs(vv[i]); // a second moment is never negative
+            Twin v = twin(vv, 333);
             AdamParams ap = new AdamParams(1e-3, 0.9, 0.999, 1e-8, 5e-4, decoupled, 7, 0.5);
             gpu().adamStep(w.gpu(), g.gpu(), m.gpu(), v.gpu(), ap);
             CPU.adamStep(w.cpu(), g.cpu(), m.cpu(), v.cpu(), ap);

@@ -1,23 +1,31 @@
 package io.cmamba.cuda;
 
+import org.bytedeco.cuda.nvrtc._nvrtcProgram;
 import org.bytedeco.javacpp.BytePointer;
-import org.bytedeco.javacpp.Loader;
 import org.bytedeco.javacpp.PointerPointer;
 import org.bytedeco.javacpp.SizeTPointer;
-import org.bytedeco.cuda.global.nvrtc;
-import org.bytedeco.cuda.nvrtc._nvrtcProgram;
 
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 
-/** NVRTC through bytedeco's presets: the one that loads on CUDA 13 toolkits (libnvrtc.so.13). */
+import static org.bytedeco.cuda.global.nvrtc.*;
+
+/** NVRTC through bytedeco's CUDA presets (links libnvrtc.so.13). */
 final class BytedecoNvrtc implements NvrtcProvider {
+    private final int[] version;
+
+    /** Loads the binding; throws a LinkageError or a CudaException when NVRTC 13 is absent. */
     BytedecoNvrtc() {
-        Loader.load(nvrtc.class);
+        int[] major = new int[1], minor = new int[1];
+        check(nvrtcVersion(major, minor), "nvrtcVersion", "");
+        version = new int[]{major[0], minor[0]};
     }
 
-    private static void check(int rc, String call) {
-        if (rc != nvrtc.NVRTC_SUCCESS) throw new CudaException(call + " failed: " + nvrtc.nvrtcGetErrorString(rc).getString());
+    private static void check(int r, String call, String file) {
+        if (r != NVRTC_SUCCESS)
+            throw new CudaException(call, r, call + " failed with " + nvrtcGetErrorString(r).getString() + " (" + r + ")"
+                    + (file.isEmpty() ? "" : " for " + file));
     }
 
     @Override
@@ -26,46 +34,64 @@ final class BytedecoNvrtc implements NvrtcProvider {
     }
 
     @Override
-    public String version() {
-        int[] major = new int[1], minor = new int[1];
-        check(nvrtc.nvrtcVersion(major, minor), "nvrtcVersion");
-        return major[0] + "." + minor[0];
+    public int[] version() {
+        return version.clone();
+    }
+
+    @Override
+    public int[] supportedArchs() {
+        int[] n = new int[1];
+        check(nvrtcGetNumSupportedArchs(n), "nvrtcGetNumSupportedArchs", "");
+        int[] archs = new int[n[0]];
+        check(nvrtcGetSupportedArchs(archs), "nvrtcGetSupportedArchs", "");
+        return archs;
+    }
+
+    private static BytePointer utf8(String s) {
+        return new BytePointer(s, StandardCharsets.UTF_8);
     }
 
     @Override
     public byte[] compileToCubin(String fileName, String source, Map<String, String> headers, List<String> options) {
-        _nvrtcProgram prog = new _nvrtcProgram();
         String[] names = headers.keySet().toArray(new String[0]);
-        String[] texts = headers.values().toArray(new String[0]);
-        try (PointerPointer<?> h = new PointerPointer<>(texts); PointerPointer<?> n = new PointerPointer<>(names);
-             PointerPointer<?> o = new PointerPointer<>(options.toArray(new String[0]));
-             BytePointer src = new BytePointer(source); BytePointer file = new BytePointer(fileName)) {
-            check(nvrtc.nvrtcCreateProgram(prog, src, file, names.length, names.length == 0 ? null : h, names.length == 0 ? null : n),
-                    "nvrtcCreateProgram(" + fileName + ")");
-            int rc = nvrtc.nvrtcCompileProgram(prog, options.size(), o);
-            if (rc != nvrtc.NVRTC_SUCCESS) throw NvrtcProvider.compileError(name(), fileName, log(prog));
-            try (SizeTPointer size = new SizeTPointer(1)) {
-                check(nvrtc.nvrtcGetCUBINSize(prog, size), "nvrtcGetCUBINSize(" + fileName + ")");
-                long bytes = size.get();
-                if (bytes == 0) throw new CudaException("NVRTC produced no CUBIN for " + fileName + " (is --gpu-architecture a real sm_XX?)");
-                try (BytePointer cubin = new BytePointer(bytes)) {
-                    check(nvrtc.nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN(" + fileName + ")");
-                    byte[] out = new byte[(int) bytes];
-                    cubin.get(out);
-                    return out;
-                }
+        int h = names.length;
+        try (BytePointer src = utf8(source); BytePointer name = utf8(fileName);
+             PointerPointer<BytePointer> texts = new PointerPointer<>(Math.max(1, h));
+             PointerPointer<BytePointer> includes = new PointerPointer<>(Math.max(1, h));
+             PointerPointer<BytePointer> opts = new PointerPointer<>(Math.max(1, options.size()))) {
+            BytePointer[] keep = new BytePointer[2 * h + options.size()];
+            for (int i = 0; i < h; i++) {
+                keep[2 * i] = utf8(headers.get(names[i]));
+                keep[2 * i + 1] = utf8(names[i]);
+                texts.put(i, keep[2 * i]);
+                includes.put(i, keep[2 * i + 1]);
             }
-        } finally {
-            nvrtc.nvrtcDestroyProgram(prog);
-        }
-    }
-
-    private static String log(_nvrtcProgram prog) {
-        try (SizeTPointer size = new SizeTPointer(1)) {
-            nvrtc.nvrtcGetProgramLogSize(prog, size);
-            try (BytePointer log = new BytePointer(Math.max(1, size.get()))) {
-                nvrtc.nvrtcGetProgramLog(prog, log);
-                return log.getString();
+            for (int i = 0; i < options.size(); i++) {
+                keep[2 * h + i] = utf8(options.get(i));
+                opts.put(i, keep[2 * h + i]);
+            }
+            _nvrtcProgram prog = new _nvrtcProgram();
+            try {
+                check(nvrtcCreateProgram(prog, src, name, h, h == 0 ? null : texts, h == 0 ? null : includes),
+                        "nvrtcCreateProgram", fileName);
+                int r = nvrtcCompileProgram(prog, options.size(), opts);
+                SizeTPointer size = new SizeTPointer(1);
+                check(nvrtcGetProgramLogSize(prog, size), "nvrtcGetProgramLogSize", fileName);
+                byte[] logBytes = new byte[(int) size.get()];
+                check(nvrtcGetProgramLog(prog, logBytes), "nvrtcGetProgramLog", fileName);
+                int end = 0;
+                while (end < logBytes.length && logBytes[end] != 0) end++;
+                String log = new String(logBytes, 0, end, StandardCharsets.UTF_8);
+                if (r == NVRTC_ERROR_COMPILATION) throw new KernelCompileException(fileName, Nvrtc.archOption(options), log);
+                check(r, "nvrtcCompileProgram", fileName);
+                check(nvrtcGetCUBINSize(prog, size), "nvrtcGetCUBINSize", fileName);
+                byte[] cubin = new byte[Math.toIntExact(size.get())];
+                check(nvrtcGetCUBIN(prog, cubin), "nvrtcGetCUBIN", fileName);
+                size.close();
+                return cubin;
+            } finally {
+                nvrtcDestroyProgram(prog);
+                for (BytePointer p : keep) if (p != null) p.close();
             }
         }
     }

@@ -15,175 +15,365 @@ import io.cmamba.tensor.Tensors;
 import jcuda.Pointer;
 import jcuda.driver.JCudaDriver;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
 /**
- * The GPU backend: every op is a kernel from kernels/*.cu (compiled at run time by NVRTC for the
- * device's own arch) launched on the default stream, so ops are ordered and asynchronous; host reads
- * synchronise. Tensors are float32 or int32 in device memory from a caching allocator. Arguments are
- * checked by {@link OpChecks}, as on the CPU. The coupled scan lives in {@link CudaScan}, attention in
- * {@link CudaAttention}, the global convolution in {@link CudaGlobalConv}, GEMM in {@link CudaGemm}.
+ * The GPU backend: F32 and I32 tensors in device memory, every op a kernel compiled at run time by
+ * NVRTC (kernels/*.cu) or a cuBLAS call, all issued in order on one stream.
+ *
+ * <h2>Runtime API for kernel wrappers</h2>
+ * An op family lives in its own class holding static methods that take this backend first:
+ * <pre>
+ *   CudaFunction f = backend.kernel("coupled_scan_fwd.cu", "scan_fwd_f32"); // compiled once, cached on disk
+ *   try (DeviceBuffer scratch = backend.scratch(bytes)) {                     // from the caching allocator
+ *       backend.launch(f, Dim3.of(blocks, m), Dim3.of(256), sharedBytes,
+ *                      out, u, scratch, batch, length, (float) scale);       // Tensor, DeviceBuffer, Integer, Float...
+ *   }                                                                         // freeing is safe: stream-ordered
+ * </pre>
+ * {@link #kernel} loads kernels/FILE from the class path (its quoted includes of other kernels/
+ * files become NVRTC headers), compiles it for this device's arch (or takes the cached CUBIN) and
+ * looks the extern "C" function up; {@link #launch} checks the shape and every CUDA result, naming
+ * the kernel, grid, block and shared size on error. {@link #address} is a tensor's device pointer,
+ * {@link #gridFor} a grid for grid-stride loops, {@link #errorWord} the device error record that
+ * kernels fill for bad indices (see common.cuh), {@link #stream} the stream to record
+ * {@link CudaEvent}s on and {@link CudaTimer} times with.
  */
 public final class CudaBackend implements Backend {
-    final CudaDevice device;
-    final DeviceAllocator allocator;
-    final Kernels kernels;
-    final CudaGemm gemm;
-    private static final int THREADS = 256;
+    private final CudaDevice device;
+    private final CudaContext context;
+    private final CudaStream stream;
+    private final CachingAllocator allocator;
+    private final KernelCompiler compiler;
+    private final Map<String, CudaModule> modules = new HashMap<>();
+    private final DeviceBuffer errorWord;
+    private final CudaGemm gemm;
+    private final CudaElementwise elementwise;
+    private final List<ByteBuffer> pendingUploads = new ArrayList<>();
+    private long pendingBytes;
+    private boolean closed;
 
+    /** Opens device {@code index}: context, stream, allocator, NVRTC (the chosen binding) and cuBLAS. */
     public CudaBackend(int index) {
-        this.device = new CudaDevice(index);
-        this.allocator = new DeviceAllocator(device);
-        this.kernels = new Kernels(device, NvrtcProvider.choose());
+        this(index, Nvrtc.provider(), new KernelCache(KernelCache.defaultDir()));
+    }
+
+    /** Opens device {@code index} with a given compiler and cache (tests, benchmarks). */
+    public CudaBackend(int index, NvrtcProvider nvrtc, KernelCache cache) {
+        Cuda.init();
+        this.device = CudaDevice.get(index);
+        this.context = new CudaContext(device);
+        this.stream = new CudaStream();
+        this.allocator = new CachingAllocator(new CudaRawMemory(context), "cuda:" + index);
+        this.compiler = new KernelCompiler(nvrtc, cache, device.arch());
+        this.errorWord = allocator.allocate(16);
+        Cuda.check(JCudaDriver.cuMemsetD32Async(errorWord.pointer(0), 0, 4, stream.handle()), "cuMemsetD32Async", "clearing the error record");
+        this.elementwise = new CudaElementwise(this);
         this.gemm = new CudaGemm(this);
     }
+
+    // ---------------------------------------------------------------- runtime API
 
     public CudaDevice device() {
         return device;
     }
 
-    public DeviceAllocator allocator() {
+    public CudaContext context() {
+        return context;
+    }
+
+    /** The stream every op of this backend is issued on. */
+    public CudaStream stream() {
+        return stream;
+    }
+
+    public CachingAllocator allocator() {
         return allocator;
     }
 
-    public Kernels kernels() {
-        return kernels;
+    public KernelCompiler compiler() {
+        return compiler;
     }
 
-    Kernels.Kernel kernel(String file, String name) {
-        return kernels.get(file, name);
+    public CudaGemm gemmEngine() {
+        return gemm;
     }
 
-    /** Device address of a tensor's first element. */
+    CudaElementwise elementwise() {
+        return elementwise;
+    }
+
+    /** Lines for `cmamba info`: device, driver, NVRTC, kernel cache, GEMM path. */
+    public List<String> describeRuntime() {
+        int dv = Cuda.driverVersion();
+        return List.of("device: " + device.describe(),
+                "driver: CUDA " + dv / 1000 + "." + (dv % 1000) / 10,
+                "nvrtc: " + compiler.nvrtc().describe(),
+                "kernel cache: " + (compiler.cache().dir() == null ? "off" : compiler.cache().dir().toString()),
+                "gemm: " + gemm.describe());
+    }
+
+    /** The module compiled from kernels/{@code file} (loaded once per backend). */
+    public synchronized CudaModule module(String file) {
+        checkOpen();
+        CudaModule m = modules.get(file);
+        if (m == null) {
+            KernelSource src = KernelSource.load(file);
+            m = new CudaModule(context, src.fileName(), compiler.cubin(src));
+            modules.put(file, m);
+        }
+        return m;
+    }
+
+    /** Kernel {@code name} of kernels/{@code file}. */
+    public CudaFunction kernel(String file, String name) {
+        return module(file).function(name);
+    }
+
+    /** Launches on this backend's stream (arguments as in {@link CudaFunction#launch}). */
+    public void launch(CudaFunction f, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
+        checkOpen();
+        context.makeCurrent();
+        f.launch(stream, grid, block, sharedBytes, args);
+    }
+
+    /**
+     * Blocks for a grid-stride loop over {@code work} items with {@code threads} per block: enough
+     * to fill every SM several times over, never more than the work needs, at least 1.
+     */
+    public int gridFor(long work, int threads) {
+        long need = (work + threads - 1) / threads;
+        long cap = (long) device.smCount() * Math.max(1, 2048 / threads) * 4;
+        return (int) Math.max(1, Math.min(need, cap));
+    }
+
+    /** Device scratch memory from the caching allocator; close it when the kernels are queued. */
+    public DeviceBuffer scratch(long bytes) {
+        checkOpen();
+        return allocator.allocate(bytes);
+    }
+
+    /** The device address of a CUDA tensor's first element. */
     public static long address(Tensor t) {
-        if (!(t.storage() instanceof CudaStorage s))
-            throw new IllegalArgumentException("tensor " + t.shape() + " is not on a CUDA device (it is on " + t.backend().name() + ")");
-        return s.address() + t.offset() * 4L;
+        return CudaStorage.address(t);
     }
 
-    private static long addressOrZero(Tensor t) {
-        return t == null ? 0L : address(t);
+    /** int[4] on the device: {code, a, b, c} of the first bad index a kernel found (0: none). */
+    public DeviceBuffer errorWord() {
+        return errorWord;
+    }
+
+    private void checkOpen() {
+        if (closed) throw new IllegalStateException("the CUDA backend of " + device.describe() + " is closed");
     }
 
     private void own(Tensor... ts) {
+        checkOpen();
+        context.makeCurrent();
         OpChecks.sameBackend(this, ts);
-        for (Tensor t : ts)
-            if (t != null && t.dtype() == DType.F64)
-                throw new IllegalArgumentException("the CUDA backend stores float32 and int32; got a float64 tensor " + t.shape());
     }
+
+    // ---------------------------------------------------------------- Backend: memory
 
     @Override
     public String name() {
-        return "cuda:" + device.index;
+        return "cuda:" + device.index();
     }
 
     @Override
     public boolean supports(DType dtype) {
-        return dtype != DType.F64;
+        return dtype == DType.F32 || dtype == DType.I32;
     }
 
-    // ---------------------------------------------------------------- memory
+    private static void requireSupported(DType dtype, int[] shape) {
+        if (dtype == DType.F64)
+            throw new IllegalArgumentException("the CUDA backend stores F32 and I32 tensors; F64 was requested for shape "
+                    + java.util.Arrays.toString(shape) + " (float64 runs on the CPU backend)");
+    }
 
     @Override
     public Tensor empty(DType dtype, int... shape) {
-        if (dtype == DType.F64) throw new IllegalArgumentException("the CUDA backend does not store float64 (asked for " + Shape.of(shape) + ")");
+        requireSupported(dtype, shape);
+        checkOpen();
         Shape s = Shape.of(shape);
-        return new Tensor(this, new CudaStorage(allocator, s.size(), 4), 0, s, dtype, true);
+        DeviceBuffer buf = allocator.allocate(s.size() * CudaStorage.ELEMENT_BYTES);
+        return new Tensor(this, new CudaStorage(buf, s.size()), 0, s, dtype, true);
     }
 
     @Override
     public Tensor fromDoubles(DType dtype, double[] values, int... shape) {
+        requireSupported(dtype, shape);
         if (dtype == DType.I32) {
             int[] v = new int[values.length];
             for (int i = 0; i < v.length; i++) v[i] = (int) values[i];
             return fromInts(v, shape);
         }
-        float[] f = new float[values.length];
-        for (int i = 0; i < f.length; i++) f[i] = (float) values[i];
-        return fromFloats(f, shape);
+        float[] v = new float[values.length];
+        for (int i = 0; i < v.length; i++) v[i] = (float) values[i];
+        return fromFloats(v, shape);
     }
 
     @Override
     public Tensor fromFloats(float[] values, int... shape) {
         Tensor t = empty(DType.F32, shape);
-        if (values.length != t.size()) throw new IllegalArgumentException(values.length + " values do not fill shape " + t.shape());
-        upload(t, Pointer.to(values));
+        if (values.length != t.size()) {
+            t.close();
+            throw new IllegalArgumentException(values.length + " values do not fill shape " + t.shape());
+        }
+        ByteBuffer b = ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.nativeOrder());
+        b.asFloatBuffer().put(values);
+        upload(t, b);
         return t;
     }
 
     @Override
     public Tensor fromInts(int[] values, int... shape) {
         Tensor t = empty(DType.I32, shape);
-        if (values.length != t.size()) throw new IllegalArgumentException(values.length + " values do not fill shape " + t.shape());
-        upload(t, Pointer.to(values));
+        if (values.length != t.size()) {
+            t.close();
+            throw new IllegalArgumentException(values.length + " values do not fill shape " + t.shape());
+        }
+        ByteBuffer b = ByteBuffer.allocateDirect(values.length * 4).order(ByteOrder.nativeOrder());
+        b.asIntBuffer().put(values);
+        upload(t, b);
         return t;
     }
 
-    private void upload(Tensor t, Pointer host) {
-        if (t.size() == 0) return;
-        device.makeCurrent();
-        CudaStorage s = (CudaStorage) t.storage();
-        Driver.check(JCudaDriver.cuMemcpyHtoD(s.pointer().withByteOffset(t.offset() * 4L), host, t.size() * 4L),
-                "cuMemcpyHtoD(" + t.size() * 4L + " bytes)");
+    /**
+     * Host to device, ordered on the stream. The host buffer is kept until the next
+     * synchronisation, so the copy may still be in flight when this returns.
+     */
+    private void upload(Tensor t, ByteBuffer data) {
+        context.makeCurrent();
+        if (data.capacity() == 0) return;
+        if (pendingBytes > (256L << 20)) synchronize();
+        Cuda.check(JCudaDriver.cuMemcpyHtoDAsync(CudaStorage.pointer(t), Pointer.to(data), data.capacity(), stream.handle()),
+                "cuMemcpyHtoDAsync", "uploading " + t.shape() + " (" + CachingAllocator.human(data.capacity()) + ")");
+        synchronized (pendingUploads) {
+            pendingUploads.add(data);
+            pendingBytes += data.capacity();
+        }
     }
 
-    private void download(Tensor t, Pointer host) {
-        if (t.size() == 0) return;
-        device.makeCurrent();
-        CudaStorage s = (CudaStorage) t.storage();
-        Driver.check(JCudaDriver.cuMemcpyDtoH(host, s.pointer().withByteOffset(t.offset() * 4L), t.size() * 4L),
-                "cuMemcpyDtoH(" + t.size() * 4L + " bytes) (a failure here usually comes from an earlier kernel)");
+    /** Device to host: waits for the queued work, then copies. */
+    private ByteBuffer download(Tensor t) {
+        own(t);
+        synchronize();
+        long bytes = t.size() * CudaStorage.ELEMENT_BYTES;
+        if (bytes > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("tensor " + t.shape() + " is too large to read to the host in one array");
+        ByteBuffer b = ByteBuffer.allocateDirect((int) bytes).order(ByteOrder.nativeOrder());
+        if (bytes == 0) return b;
+        Cuda.check(JCudaDriver.cuMemcpyDtoHAsync(Pointer.to(b), CudaStorage.pointer(t), bytes, stream.handle()),
+                "cuMemcpyDtoHAsync", "reading " + t.shape() + " to the host");
+        stream.synchronize();
+        return b;
     }
 
     @Override
     public double[] toDoubles(Tensor t) {
-        own(t);
+        ByteBuffer b = download(t);
         double[] r = new double[(int) t.size()];
         if (t.dtype() == DType.I32) {
-            int[] v = toInts(t);
-            for (int i = 0; i < r.length; i++) r[i] = v[i];
+            java.nio.IntBuffer ib = b.asIntBuffer();
+            for (int i = 0; i < r.length; i++) r[i] = ib.get(i);
         } else {
-            float[] v = toFloats(t);
-            for (int i = 0; i < r.length; i++) r[i] = v[i];
+            java.nio.FloatBuffer fb = b.asFloatBuffer();
+            for (int i = 0; i < r.length; i++) r[i] = fb.get(i);
         }
         return r;
     }
 
     @Override
     public float[] toFloats(Tensor t) {
-        own(t);
+        ByteBuffer b = download(t);
         float[] r = new float[(int) t.size()];
         if (t.dtype() == DType.I32) {
-            int[] v = toInts(t);
-            for (int i = 0; i < r.length; i++) r[i] = v[i];
-            return r;
+            java.nio.IntBuffer ib = b.asIntBuffer();
+            for (int i = 0; i < r.length; i++) r[i] = ib.get(i);
+        } else {
+            b.asFloatBuffer().get(r);
         }
-        download(t, Pointer.to(r));
         return r;
     }
 
     @Override
     public int[] toInts(Tensor t) {
-        own(t);
+        ByteBuffer b = download(t);
         int[] r = new int[(int) t.size()];
-        if (t.dtype() != DType.I32) {
-            float[] f = toFloats(t);
-            for (int i = 0; i < r.length; i++) r[i] = (int) f[i];
-            return r;
+        if (t.dtype() == DType.I32) {
+            b.asIntBuffer().get(r);
+        } else {
+            java.nio.FloatBuffer fb = b.asFloatBuffer();
+            for (int i = 0; i < r.length; i++) r[i] = (int) fb.get(i);
         }
-        download(t, Pointer.to(r));
         return r;
     }
 
+    /**
+     * Waits for the stream, then reports the first bad index a kernel recorded since the last
+     * synchronisation (an IllegalArgumentException naming the op and the values).
+     */
     @Override
     public void synchronize() {
-        device.makeCurrent();
-        Driver.check(JCudaDriver.cuCtxSynchronize(), "cuCtxSynchronize (a failure here comes from an earlier kernel)");
+        checkOpen();
+        context.makeCurrent();
+        stream.synchronize();
+        synchronized (pendingUploads) {
+            pendingUploads.clear();
+            pendingBytes = 0;
+        }
+        int[] err = new int[4];
+        Cuda.check(JCudaDriver.cuMemcpyDtoHAsync(Pointer.to(err), errorWord.pointer(0), 16, stream.handle()),
+                "cuMemcpyDtoHAsync", "reading the device error record");
+        stream.synchronize();
+        if (err[0] != 0) {
+            Cuda.check(JCudaDriver.cuMemsetD32Async(errorWord.pointer(0), 0, 4, stream.handle()), "cuMemsetD32Async",
+                    "clearing the device error record");
+            throw new IllegalArgumentException(DeviceError.message(err));
+        }
+    }
+
+    /** Decodes the device error record (codes of common.cuh). */
+    static final class DeviceError {
+        private DeviceError() {
+        }
+
+        static String message(int[] e) {
+            String where = " (found by a GPU kernel, reported at the next synchronisation)";
+            switch (e[0]) {
+                case 1:
+                    return "lengthPool: length of sample " + e[1] + " is " + e[2] + ", outside [0, " + e[3] + "]" + where;
+                case 2:
+                    return "crossEntropy: label of sample " + e[1] + " is " + e[2] + ", outside [0, " + e[3] + ")" + where;
+                case 3:
+                    return "maxPoolTimeBackward: argmax at flat index " + e[1] + " (sample * D + channel) is " + e[2]
+                            + ", outside [0, " + e[3] + ")" + where;
+                default:
+                    return "a GPU kernel reported error code " + e[0] + " (" + e[1] + ", " + e[2] + ", " + e[3] + ")" + where;
+            }
+        }
     }
 
     @Override
-    public void close() {
-        synchronize();
-        gemm.close();
-        allocator.trim();
+    public synchronized void close() {
+        if (closed) return;
+        try {
+            context.makeCurrent();
+            stream.synchronize();
+        } finally {
+            closed = true;
+            gemm.close();
+            for (CudaModule m : modules.values()) m.close();
+            modules.clear();
+            allocator.close();
+            stream.close();
+            context.close();
+        }
     }
 
     // ---------------------------------------------------------------- copies and elementwise
@@ -191,8 +381,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void fill(Tensor out, double value) {
         own(out);
-        int bits = out.dtype() == DType.I32 ? (int) value : Float.floatToRawIntBits((float) value);
-        kernel("elementwise.cu", "fill_u32").launch1d(out.size(), THREADS, out, out.size(), bits);
+        elementwise.fill(out, value);
     }
 
     @Override
@@ -200,44 +389,43 @@ public final class CudaBackend implements Backend {
         own(out, src);
         OpChecks.copy(out, src);
         if (out.size() == 0) return;
-        copyBlock(out, 0, out.size(), src, 0, src.size(), 1, Math.toIntExact(out.size()));
+        Cuda.check(JCudaDriver.cuMemcpyDtoDAsync(CudaStorage.pointer(out), CudaStorage.pointer(src), out.size() * CudaStorage.ELEMENT_BYTES,
+                stream.handle()), "cuMemcpyDtoDAsync", "copying " + src.shape());
     }
 
     @Override
     public void copyBlock(Tensor out, long outOffset, long outStride, Tensor src, long srcOffset, long srcStride, int rows, int cols) {
         own(out, src);
         OpChecks.copyBlock(out, outOffset, outStride, src, srcOffset, srcStride, rows, cols);
-        if (rows == 0 || cols == 0) return;
-        kernel("elementwise.cu", "copy_block").launch1d((long) rows * cols, THREADS, out, outOffset, outStride, src, srcOffset,
-                srcStride, rows, cols);
+        elementwise.copyBlock(out, outOffset, outStride, src, srcOffset, srcStride, rows, cols);
     }
 
     @Override
     public void axpby(Tensor out, double alpha, Tensor a, double beta, Tensor b) {
         own(out, a, b);
         OpChecks.elementwise("axpby", out, a, b);
-        kernel("elementwise.cu", "axpby").launch1d(out.size(), THREADS, out, (float) alpha, a, (float) beta, b, out.size());
+        elementwise.axpby(out, alpha, a, beta, b);
     }
 
     @Override
     public void mul(Tensor out, Tensor a, Tensor b) {
         own(out, a, b);
         OpChecks.elementwise("mul", out, a, b);
-        kernel("elementwise.cu", "mul").launch1d(out.size(), THREADS, out, a, b, out.size());
+        elementwise.mul(out, a, b);
     }
 
     @Override
     public void activationForward(Activation f, Tensor out, Tensor x) {
         own(out, x);
         OpChecks.elementwise("activation", out, x);
-        kernel("elementwise.cu", "act_fwd").launch1d(out.size(), THREADS, f.ordinal(), out, x, out.size());
+        elementwise.activationForward(f, out, x);
     }
 
     @Override
     public void activationBackward(Activation f, Tensor dx, Tensor dout, Tensor x) {
         own(dx, dout, x);
         OpChecks.elementwise("activationBackward", dx, dout, x);
-        kernel("elementwise.cu", "act_bwd").launch1d(dx.size(), THREADS, f.ordinal(), dx, dout, x, dx.size());
+        elementwise.activationBackward(f, dx, dout, x);
     }
 
     // ---------------------------------------------------------------- matrix products
@@ -246,63 +434,30 @@ public final class CudaBackend implements Backend {
     public void gemm(boolean transA, boolean transB, double alpha, Tensor a, Tensor b, double beta, Tensor c) {
         own(a, b, c);
         OpChecks.gemm(transA, transB, a, b, c);
-        gemm.run(transA, transB, alpha, a, b, beta, c);
+        gemm.gemm(transA, transB, alpha, a, b, beta, c);
     }
 
     @Override
     public void addBias(Tensor x, Tensor bias) {
         own(x, bias);
         OpChecks.addBias(x, bias);
-        kernel("elementwise.cu", "add_bias").launch1d(x.size(), THREADS, x, bias, x.shape().rows(), x.shape().cols());
+        elementwise.addBias(x, bias);
     }
 
     @Override
     public void sumRows(Tensor out, Tensor x) {
         own(out, x);
         OpChecks.sumRows(out, x);
-        columnSums(out, x, x.shape().rows(), x.shape().cols());
-    }
-
-    /** out[c] = sum_r x[r, c] in two deterministic passes (partials per chunk of rows, then their sum). */
-    void columnSums(Tensor out, Tensor x, long rows, int cols) {
-        long rowsPerChunk = Math.max(64, (rows + 255) / 256);
-        int chunks = (int) Math.max(1, (rows + rowsPerChunk - 1) / rowsPerChunk);
-        try (Tensor partial = empty(DType.F32, chunks, cols)) {
-            kernel("elementwise.cu", "sum_rows_partial").launch((cols + 31) / 32, chunks, 1, 32, 8, 1, 0, partial, x, rows, cols, rowsPerChunk);
-            finishColumnSums(out, partial, chunks, cols);
-        }
-    }
-
-    void finishColumnSums(Tensor out, Tensor partial, int chunks, int cols) {
-        kernel("elementwise.cu", "sum_rows_final").launch((cols + 255) / 256, 1, 1, 256, 1, 1, 0, out, partial, chunks, cols);
+        elementwise.sumRows(out, x);
     }
 
     // ---------------------------------------------------------------- norms
-
-    private void normForward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, double eps, boolean rms) {
-        long rows = x.shape().rows();
-        int n = x.shape().cols(), warps = 8;
-        kernel("norm.cu", "norm_fwd").launch((int) Math.max(1, (rows + warps - 1) / warps), 1, 1, 32 * warps, 1, 1, 0,
-                out, addressOrZero(mean), rstd, x, gamma, addressOrZero(beta), rows, n, (float) eps, rms);
-    }
-
-    private void normBackward(Tensor dx, Tensor dgamma, Tensor dbeta, Tensor dout, Tensor x, Tensor mean, Tensor rstd, Tensor gamma, boolean rms) {
-        long rows = x.shape().rows();
-        int n = x.shape().cols();
-        int blocks = (int) Math.max(1, Math.min(512, (rows + 31) / 32));
-        try (Tensor partial = empty(DType.F32, 2 * blocks, n)) {
-            kernel("norm.cu", "norm_bwd").launch(blocks, 1, 1, 256, 1, 1, 2 * n * 4, dx, partial, dout, x, addressOrZero(mean),
-                    rstd, gamma, rows, n, rms, dbeta != null);
-            finishColumnSums(dgamma, partial, blocks, n);
-            if (dbeta != null) finishColumnSums(dbeta, partial.narrow(blocks, blocks), blocks, n);
-        }
-    }
 
     @Override
     public void layerNormForward(Tensor out, Tensor mean, Tensor rstd, Tensor x, Tensor gamma, Tensor beta, double eps) {
         own(out, mean, rstd, x, gamma, beta);
         OpChecks.layerNorm(out, mean, rstd, x, gamma, beta);
-        normForward(out, mean, rstd, x, gamma, beta, eps, false);
+        CudaNorm.layerNormForward(this, out, mean, rstd, x, gamma, beta, eps);
     }
 
     @Override
@@ -310,15 +465,16 @@ public final class CudaBackend implements Backend {
         own(dx, dgamma, dbeta, dout, x, mean, rstd, gamma);
         OpChecks.layerNorm(dout, mean, rstd, x, gamma, dbeta);
         OpChecks.elementwise("layerNormBackward", dx, x);
-        Tensors.requireSameShape("dgamma", dgamma, gamma);
-        normBackward(dx, dgamma, dbeta, dout, x, mean, rstd, gamma, false);
+        if (dgamma != null) Tensors.requireSameShape("dgamma", dgamma, gamma);
+        if (mean == null) throw new IllegalArgumentException("layerNormBackward: mean is missing");
+        CudaNorm.layerNormBackward(this, dx, dgamma, dbeta, dout, x, mean, rstd, gamma);
     }
 
     @Override
     public void rmsNormForward(Tensor out, Tensor rstd, Tensor x, Tensor gamma, double eps) {
         own(out, rstd, x, gamma);
         OpChecks.layerNorm(out, null, rstd, x, gamma, null);
-        normForward(out, null, rstd, x, gamma, null, eps, true);
+        CudaNorm.rmsNormForward(this, out, rstd, x, gamma, eps);
     }
 
     @Override
@@ -326,8 +482,8 @@ public final class CudaBackend implements Backend {
         own(dx, dgamma, dout, x, rstd, gamma);
         OpChecks.layerNorm(dout, null, rstd, x, gamma, null);
         OpChecks.elementwise("rmsNormBackward", dx, x);
-        Tensors.requireSameShape("dgamma", dgamma, gamma);
-        normBackward(dx, dgamma, null, dout, x, null, rstd, gamma, true);
+        if (dgamma != null) Tensors.requireSameShape("dgamma", dgamma, gamma);
+        CudaNorm.rmsNormBackward(this, dx, dgamma, dout, x, rstd, gamma);
     }
 
     // ---------------------------------------------------------------- conv1d
@@ -336,12 +492,7 @@ public final class CudaBackend implements Backend {
     public void causalConv1dForward(Tensor out, Tensor x, Tensor w, Tensor bias) {
         own(out, x, w, bias);
         OpChecks.causalConv1d(out, x, w, bias);
-        requireConvWidth(w);
-        kernel("conv1d.cu", "conv1d_fwd").launch1d(out.size(), THREADS, out, x, w, bias, x.dim(0), x.dim(1), x.dim(2), w.dim(1));
-    }
-
-    private static void requireConvWidth(Tensor w) {
-        if (w.dim(1) > 8) throw new IllegalArgumentException("the CUDA conv1d supports widths up to 8, got " + w.dim(1));
+        CudaConv1d.forward(this, out, x, w, bias);
     }
 
     @Override
@@ -350,20 +501,10 @@ public final class CudaBackend implements Backend {
         OpChecks.causalConv1d(dout, x, w, dbias);
         OpChecks.elementwise("causalConv1dBackward", dx, x);
         OpChecks.elementwise("causalConv1dBackward dw", dw, w);
-        requireConvWidth(w);
-        int nb = x.dim(0), l = x.dim(1), d = x.dim(2), k = w.dim(1);
-        kernel("conv1d.cu", "conv1d_bwd_dx").launch1d(dx.size(), THREADS, dx, dout, w, nb, l, d, k);
-        long rows = (long) nb * l, rowsPerChunk = Math.max(64, (rows + 127) / 128);
-        int chunks = (int) ((rows + rowsPerChunk - 1) / rowsPerChunk), width = d * k + d;
-        try (Tensor partial = empty(DType.F32, chunks, width); Tensor sums = empty(DType.F32, width)) {
-            kernel("conv1d.cu", "conv1d_bwd_dw").launch((d + 31) / 32, chunks, 1, 32, 8, 1, 0, partial, dout, x, nb, l, d, k, rowsPerChunk);
-            finishColumnSums(sums, partial, chunks, width);
-            copyBlock(dw, 0, (long) d * k, sums, 0, width, 1, d * k);
-            copyBlock(dbias, 0, d, sums, (long) d * k, width, 1, d);
-        }
+        CudaConv1d.backward(this, dx, dw, dbias, dout, x, w);
     }
 
-    // ---------------------------------------------------------------- scan, global convolution, attention
+    // ---------------------------------------------------------------- coupled scan
 
     @Override
     public Saved coupledScanForward(ScanInputs in, Tensor out, Tensor finalState) {
@@ -378,6 +519,8 @@ public final class CudaBackend implements Backend {
         OpChecks.scanGrads(in, dout, dFinalState, g);
         CudaScan.backward(this, in, saved, dout, dFinalState, g);
     }
+
+    // ---------------------------------------------------------------- global convolution
 
     @Override
     public void globalConvKernel(Tensor kernel, Tensor A, Tensor delta, Tensor B, Tensor C) {
@@ -409,6 +552,53 @@ public final class CudaBackend implements Backend {
         CudaGlobalConv.backward(this, du, dKernel, dDskip, dy, u, kernel, Dskip);
     }
 
+    // ---------------------------------------------------------------- pooling and fusion
+
+    @Override
+    public void lengthPoolForward(Tensor out, Tensor x, Tensor lengths) {
+        own(out, x, lengths);
+        OpChecks.lengthPool(out, x, lengths);
+        CudaPooling.lengthPoolForward(this, out, x, lengths);
+    }
+
+    @Override
+    public void lengthPoolBackward(Tensor dx, Tensor dout, Tensor lengths) {
+        own(dx, dout, lengths);
+        OpChecks.lengthPool(dout, dx, lengths);
+        CudaPooling.lengthPoolBackward(this, dx, dout, lengths);
+    }
+
+    @Override
+    public void maxPoolTimeForward(Tensor out, Tensor argmax, Tensor x) {
+        own(out, argmax, x);
+        OpChecks.maxPoolTime(out, argmax, x);
+        CudaPooling.maxPoolTimeForward(this, out, argmax, x);
+    }
+
+    @Override
+    public void maxPoolTimeBackward(Tensor dx, Tensor dout, Tensor argmax) {
+        own(dx, dout, argmax);
+        OpChecks.maxPoolTime(dout, argmax, dx);
+        CudaPooling.maxPoolTimeBackward(this, dx, dout, argmax);
+    }
+
+    @Override
+    public void softmaxFusionForward(Tensor out, Tensor x, Tensor w) {
+        own(out, x, w);
+        OpChecks.softmaxFusion(out, x, w);
+        CudaPooling.softmaxFusionForward(this, out, x, w);
+    }
+
+    @Override
+    public void softmaxFusionBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w) {
+        own(dx, dw, dout, x, w);
+        OpChecks.softmaxFusion(dout, x, w);
+        OpChecks.softmaxFusion(dout, dx, dw);
+        CudaPooling.softmaxFusionBackward(this, dx, dw, dout, x, w);
+    }
+
+    // ---------------------------------------------------------------- attention
+
     @Override
     public Saved attentionForward(AttentionKind kind, Tensor out, Tensor q, Tensor k, Tensor v, int heads) {
         own(out, q, k, v);
@@ -422,126 +612,48 @@ public final class CudaBackend implements Backend {
         CudaAttention.backward(this, saved, dq, dk, dv, dout);
     }
 
-    // ---------------------------------------------------------------- pooling and fusion
-
-    @Override
-    public void lengthPoolForward(Tensor out, Tensor x, Tensor lengths) {
-        own(out, x, lengths);
-        OpChecks.lengthPool(out, x, lengths);
-        kernel("pooling.cu", "length_pool_fwd").launch1d(out.size(), THREADS, out, x, lengths, x.dim(0), x.dim(1), out.dim(1), x.dim(2));
-    }
-
-    @Override
-    public void lengthPoolBackward(Tensor dx, Tensor dout, Tensor lengths) {
-        own(dx, dout, lengths);
-        OpChecks.lengthPool(dout, dx, lengths);
-        kernel("pooling.cu", "length_pool_bwd").launch1d(dx.size(), THREADS, dx, dout, lengths, dx.dim(0), dx.dim(1), dout.dim(1), dx.dim(2));
-    }
-
-    @Override
-    public void maxPoolTimeForward(Tensor out, Tensor argmax, Tensor x) {
-        own(out, argmax, x);
-        OpChecks.maxPoolTime(out, argmax, x);
-        kernel("pooling.cu", "maxpool_time_fwd").launch1d(out.size(), THREADS, out, argmax, x, x.dim(0), x.dim(1), x.dim(2));
-    }
-
-    @Override
-    public void maxPoolTimeBackward(Tensor dx, Tensor dout, Tensor argmax) {
-        own(dx, dout, argmax);
-        OpChecks.maxPoolTime(dout, argmax, dx);
-        kernel("pooling.cu", "maxpool_time_bwd").launch1d(dx.size(), THREADS, dx, dout, argmax, dx.dim(0), dx.dim(1), dx.dim(2));
-    }
-
-    @Override
-    public void softmaxFusionForward(Tensor out, Tensor x, Tensor w) {
-        own(out, x, w);
-        OpChecks.softmaxFusion(out, x, w);
-        requireFusionWidth(x);
-        kernel("pooling.cu", "softmax_fusion_fwd").launch1d(out.size(), THREADS, out, x, w, x.dim(0), out.size());
-    }
-
-    private static void requireFusionWidth(Tensor x) {
-        if (x.dim(0) > 8) throw new IllegalArgumentException("softmax fusion supports up to 8 modalities, got " + x.dim(0));
-    }
-
-    @Override
-    public void softmaxFusionBackward(Tensor dx, Tensor dw, Tensor dout, Tensor x, Tensor w) {
-        own(dx, dw, dout, x, w);
-        OpChecks.softmaxFusion(dout, x, w);
-        OpChecks.softmaxFusion(dout, dx, dw);
-        requireFusionWidth(x);
-        int m = x.dim(0);
-        long n = dout.size();
-        int blocks = (int) Math.max(1, Math.min(256, (n + THREADS - 1) / THREADS));
-        try (Tensor partial = empty(DType.F32, blocks, m)) {
-            kernel("pooling.cu", "softmax_fusion_bwd").launch(blocks, 1, 1, THREADS, 1, 1, 0, dx, partial, dout, x, w, m, n);
-            kernel("pooling.cu", "softmax_fusion_dw").launch(1, 1, 1, 1, 1, 1, 0, dw, partial, w, m, blocks);
-        }
-    }
-
     // ---------------------------------------------------------------- losses and reductions
 
     @Override
     public void l1LossForward(Tensor loss, Tensor pred, Tensor target) {
         own(loss, pred, target);
         OpChecks.l1Loss(loss, false, pred, target);
-        kernel("loss.cu", "l1_fwd").launch(1, 1, 1, 1024, 1, 1, 0, loss, pred, target, pred.dim(0));
+        CudaLoss.l1Forward(this, loss, pred, target);
     }
 
     @Override
     public void l1LossBackward(Tensor dpred, Tensor pred, Tensor target) {
         own(dpred, pred, target);
         OpChecks.l1Loss(dpred, true, pred, target);
-        kernel("loss.cu", "l1_bwd").launch1d(pred.size(), THREADS, dpred, pred, target, pred.dim(0));
-    }
-
-    private void checkLabels(Tensor flag, int classes) {
-        int bad = toInts(flag)[0];
-        if (bad != 0) throw new IllegalArgumentException("crossEntropy: sample " + (bad - 1) + " has a label outside [0, " + classes + ")");
+        CudaLoss.l1Backward(this, dpred, pred, target);
     }
 
     @Override
     public void crossEntropyForward(Tensor loss, Tensor logits, Tensor labels) {
         own(loss, logits, labels);
         OpChecks.crossEntropy(loss, false, logits, labels);
-        try (Tensor flag = zeros(DType.I32, 1)) {
-            kernel("loss.cu", "ce_fwd").launch(1, 1, 1, 1024, 1, 1, 0, loss, flag, logits, labels, logits.dim(0), logits.dim(1));
-            checkLabels(flag, logits.dim(1));
-        }
+        CudaLoss.crossEntropyForward(this, loss, logits, labels);
     }
 
     @Override
     public void crossEntropyBackward(Tensor dlogits, Tensor logits, Tensor labels) {
         own(dlogits, logits, labels);
         OpChecks.crossEntropy(dlogits, true, logits, labels);
-        try (Tensor flag = zeros(DType.I32, 1)) {
-            kernel("loss.cu", "ce_bwd").launch1d(logits.dim(0), THREADS, dlogits, flag, logits, labels, logits.dim(0), logits.dim(1));
-            checkLabels(flag, logits.dim(1));
-        }
-    }
-
-    private void reduce(Tensor out, Tensor x, int mode) {
-        long n = x.size();
-        int blocks = (int) Math.max(1, Math.min(1024, (n + THREADS - 1) / THREADS));
-        // partials are doubles: two float32 slots each
-        try (Tensor partial = empty(DType.F32, 2 * blocks)) {
-            kernel("elementwise.cu", "reduce_partial").launch(blocks, 1, 1, THREADS, 1, 1, 0, partial, x, n, mode);
-            kernel("elementwise.cu", "reduce_final").launch(1, 1, 1, 1, 1, 1, 0, out, partial, blocks);
-        }
+        CudaLoss.crossEntropyBackward(this, dlogits, logits, labels);
     }
 
     @Override
     public void sumSquares(Tensor out, Tensor x) {
         own(out, x);
         OpChecks.reduction("sumSquares", out, x);
-        reduce(out, x, 0);
+        elementwise.reduceToScalar(out, x, 0);
     }
 
     @Override
     public void countNonFinite(Tensor out, Tensor x) {
         own(out, x);
         OpChecks.reduction("countNonFinite", out, x);
-        reduce(out, x, 1);
+        elementwise.reduceToScalar(out, x, 1);
     }
 
     // ---------------------------------------------------------------- optimizer
@@ -550,14 +662,6 @@ public final class CudaBackend implements Backend {
     public void adamStep(Tensor param, Tensor grad, Tensor m, Tensor v, AdamParams p) {
         own(param, grad, m, v);
         OpChecks.adam(param, grad, m, v);
-        double c1 = 1 - Math.pow(p.beta1(), p.step()), c2 = 1 - Math.pow(p.beta2(), p.step());
-        kernel("optim.cu", "adam_step").launch1d(param.size(), THREADS, param, grad, m, v, param.size(), (float) p.lr(),
-                (float) p.beta1(), (float) p.beta2(), (float) p.eps(), (float) p.weightDecay(), p.decoupled(), (float) c1,
-                (float) c2, (float) p.gradScale());
-    }
-
-    @Override
-    public String toString() {
-        return name() + " " + device + " with NVRTC " + kernels.nvrtc().name() + " " + kernels.nvrtc().version();
+        CudaAdam.step(this, param, grad, m, v, p);
     }
 }

@@ -1,83 +1,95 @@
 package io.cmamba.cuda;
 
-import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
-import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.JCudaDriver;
 
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+import static jcuda.driver.CUdevice_attribute.*;
+
 /**
- * One GPU and its primary context (the one the runtime API and libraries such as cuBLAS use, so
- * that memory and streams are shared with them). Properties are read once at open.
+ * One GPU and the properties the kernels and benchmarks need: compute capability (the arch the
+ * kernels are compiled for), SM count (grid sizes), memory, clocks and limits (launch checks).
+ *
+ * @param clockKHz       SM clock, 0 where the driver no longer reports it
+ * @param memoryClockKHz memory clock, 0 where not reported
  */
-public final class CudaDevice {
-    public final int index;
-    public final String name;
-    public final int major, minor, multiprocessors, clockKHz, memoryClockKHz, busWidthBits;
-    public final long totalMemory;
-    final CUdevice device = new CUdevice();
-    final CUcontext context = new CUcontext();
-    private final ThreadLocal<Boolean> current = ThreadLocal.withInitial(() -> false);
+public record CudaDevice(int index, String name, int major, int minor, int smCount, long totalMemory,
+                         int clockKHz, int memoryClockKHz, int memoryBusWidth, int l2CacheBytes,
+                         int maxThreadsPerBlock, int maxSharedPerBlock, int maxSharedPerBlockOptin,
+                         int[] maxBlockDim, int[] maxGridDim, int warpSize) {
 
-    CudaDevice(int index) {
-        Driver.requireAvailable();
-        int[] count = new int[1];
-        Driver.check(JCudaDriver.cuDeviceGetCount(count), "cuDeviceGetCount");
-        if (index < 0 || index >= count[0])
-            throw new CudaException("no CUDA device " + index + " (this machine has " + count[0] + ")");
-        this.index = index;
-        Driver.check(JCudaDriver.cuDeviceGet(device, index), "cuDeviceGet(" + index + ")");
-        byte[] nameBytes = new byte[256];
-        Driver.check(JCudaDriver.cuDeviceGetName(nameBytes, nameBytes.length, device), "cuDeviceGetName");
-        String n = new String(nameBytes, java.nio.charset.StandardCharsets.US_ASCII);
-        this.name = n.substring(0, Math.max(0, n.indexOf('\0') < 0 ? n.length() : n.indexOf('\0'))).trim();
-        this.major = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
-        this.minor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
-        this.multiprocessors = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT);
-        this.clockKHz = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_CLOCK_RATE);
-        this.memoryClockKHz = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE);
-        this.busWidthBits = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH);
-        long[] total = new long[1];
-        Driver.check(JCudaDriver.cuDeviceTotalMem(total, device), "cuDeviceTotalMem");
-        this.totalMemory = total[0];
-        if (major < 7)
-            throw new CudaException(name + " has compute capability " + major + "." + minor + "; the kernels need 7.0 or newer");
-        Driver.check(JCudaDriver.cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain(device " + index + ")");
-        makeCurrent();
+    /** The device's handle for driver calls. */
+    public CUdevice handle() {
+        CUdevice d = new CUdevice();
+        Cuda.check(JCudaDriver.cuDeviceGet(d, index), "cuDeviceGet", "opening device " + index);
+        return d;
     }
 
-    private int attribute(int attr) {
-        int[] v = new int[1];
-        Driver.check(JCudaDriver.cuDeviceGetAttribute(v, attr, device), "cuDeviceGetAttribute(" + attr + ")");
-        return v[0];
-    }
-
-    /** Binds the primary context to the calling thread (once per thread). */
-    public void makeCurrent() {
-        if (!current.get()) {
-            Driver.check(JCudaDriver.cuCtxSetCurrent(context), "cuCtxSetCurrent(device " + index + ")");
-            current.set(true);
-        }
-    }
-
-    /** "sm_90" for an H100. */
+    /** "sm_90": the target the kernels are compiled for. */
     public String arch() {
         return "sm_" + major + minor;
     }
 
-    /** Free and total bytes as the driver sees them. */
-    public long[] memoryInfo() {
-        makeCurrent();
-        long[] free = new long[1], total = new long[1];
-        Driver.check(JCudaDriver.cuMemGetInfo(free, total), "cuMemGetInfo");
-        return new long[]{free[0], total[0]};
+    /** Compute capability as one number, 90 for 9.0. */
+    public int computeCapability() {
+        return major * 10 + minor;
     }
 
-    void release() {
-        JCudaDriver.cuDevicePrimaryCtxRelease(device);
+    /** Theoretical DRAM bandwidth in bytes/s (double data rate), 0 when the clock is not reported. */
+    public double peakBandwidth() {
+        return 2.0 * memoryClockKHz * 1e3 * memoryBusWidth / 8;
     }
 
-    @Override
-    public String toString() {
-        return name + " (" + arch() + ", " + multiprocessors + " SMs, " + (totalMemory >> 20) + " MiB)";
+    /** "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 79.1 GiB)". */
+    public String describe() {
+        return name + " (" + arch() + ", " + smCount + " SMs, " + String.format("%.1f GiB", totalMemory / 1073741824.0)
+                + (clockKHz > 0 ? String.format(", %d MHz", clockKHz / 1000) : "") + ")";
+    }
+
+    public static CudaDevice get(int index) {
+        int count = Cuda.deviceCount();
+        if (index < 0 || index >= count)
+            throw new IllegalArgumentException("no CUDA device " + index + ": this machine has " + count);
+        CUdevice d = new CUdevice();
+        Cuda.check(JCudaDriver.cuDeviceGet(d, index), "cuDeviceGet", "opening device " + index);
+        byte[] raw = new byte[256];
+        Cuda.check(JCudaDriver.cuDeviceGetName(raw, raw.length, d), "cuDeviceGetName");
+        int len = 0;
+        while (len < raw.length && raw[len] != 0) len++;
+        long[] mem = new long[1];
+        Cuda.check(JCudaDriver.cuDeviceTotalMem(mem, d), "cuDeviceTotalMem");
+        return new CudaDevice(index, new String(raw, 0, len, StandardCharsets.UTF_8),
+                attr(d, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR), attr(d, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR),
+                attr(d, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT), mem[0],
+                optionalAttr(d, CU_DEVICE_ATTRIBUTE_CLOCK_RATE), optionalAttr(d, CU_DEVICE_ATTRIBUTE_MEMORY_CLOCK_RATE),
+                optionalAttr(d, CU_DEVICE_ATTRIBUTE_GLOBAL_MEMORY_BUS_WIDTH), optionalAttr(d, CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE),
+                attr(d, CU_DEVICE_ATTRIBUTE_MAX_THREADS_PER_BLOCK), attr(d, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK),
+                optionalAttr(d, CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN),
+                new int[]{attr(d, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_X), attr(d, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Y), attr(d, CU_DEVICE_ATTRIBUTE_MAX_BLOCK_DIM_Z)},
+                new int[]{attr(d, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_X), attr(d, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Y), attr(d, CU_DEVICE_ATTRIBUTE_MAX_GRID_DIM_Z)},
+                attr(d, CU_DEVICE_ATTRIBUTE_WARP_SIZE));
+    }
+
+    /** Every device the driver sees. */
+    public static List<CudaDevice> all() {
+        int n = Cuda.deviceCount();
+        List<CudaDevice> r = new ArrayList<>();
+        for (int i = 0; i < n; i++) r.add(get(i));
+        return r;
+    }
+
+    private static int attr(CUdevice d, int attribute) {
+        int[] v = new int[1];
+        Cuda.check(JCudaDriver.cuDeviceGetAttribute(v, attribute, d), "cuDeviceGetAttribute", "reading attribute " + attribute);
+        return v[0];
+    }
+
+    /** Attributes that newer drivers may drop (the clocks): 0 instead of an error. */
+    private static int optionalAttr(CUdevice d, int attribute) {
+        int[] v = new int[1];
+        return JCudaDriver.cuDeviceGetAttribute(v, attribute, d) == 0 ? v[0] : 0;
     }
 }

@@ -1,44 +1,49 @@
 package io.cmamba.cuda;
 
 import io.cmamba.tensor.Storage;
+import io.cmamba.tensor.Tensor;
 
-/** Device memory of one tensor (and its views): a block of the caching allocator. */
-final class CudaStorage implements Storage {
-    private final DeviceAllocator allocator;
-    private DeviceAllocator.Block block;
-    private final long elements;
+/** Device memory behind CUDA tensors: one {@link DeviceBuffer} of 4-byte elements (F32 or I32). */
+public final class CudaStorage implements Storage {
+    static final int ELEMENT_BYTES = 4;
 
-    CudaStorage(DeviceAllocator allocator, long elements, int elementBytes) {
-        this.allocator = allocator;
-        this.elements = elements;
-        this.block = allocator.allocate(Math.max(1, elements) * elementBytes);
+    private final DeviceBuffer buffer;
+    private final long capacity;
+
+    CudaStorage(DeviceBuffer buffer, long capacity) {
+        this.buffer = buffer;
+        this.capacity = capacity;
     }
 
-    long address() {
-        if (block == null) throw new IllegalStateException("device tensor used after it was closed");
-        return block.address;
-    }
-
-    DeviceAllocator.Ptr pointer() {
-        if (block == null) throw new IllegalStateException("device tensor used after it was closed");
-        return block.ptr;
+    public DeviceBuffer buffer() {
+        return buffer;
     }
 
     @Override
     public long capacity() {
-        return elements;
+        return capacity;
     }
 
     @Override
     public void release() {
-        if (block != null) {
-            allocator.free(block);
-            block = null;
-        }
+        buffer.close();
     }
 
     @Override
     public boolean released() {
-        return block == null;
+        return buffer.closed();
+    }
+
+    /** The device address of a CUDA tensor's first element. */
+    public static long address(Tensor t) {
+        if (!(t.storage() instanceof CudaStorage s))
+            throw new IllegalArgumentException("tensor " + t.shape() + " is not a CUDA tensor (it is on " + t.backend().name() + ")");
+        return s.buffer.address() + t.offset() * ELEMENT_BYTES;
+    }
+
+    /** A JCuda pointer to a CUDA tensor's first element (for the driver's copy calls). */
+    static jcuda.driver.CUdeviceptr pointer(Tensor t) {
+        CudaStorage s = (CudaStorage) t.storage();
+        return s.buffer.pointer(t.offset() * ELEMENT_BYTES);
     }
 }

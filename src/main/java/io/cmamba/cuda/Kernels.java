@@ -75,11 +75,12 @@ public final class Kernels {
         return found;
     }
 
-    /** The CUBIN of kernels/{file}, from the disk cache or compiled now. */
-    public byte[] cubin(String file) {
+    /** The CUBIN of kernels/{file} built with the given -D defines, from the disk cache or compiled now. */
+    public byte[] cubin(String file, String... defines) {
         String source = resource(file);
         Map<String, String> headers = headers(source);
         List<String> options = options();
+        for (String d : defines) options.add("-D" + d);
         String key = KernelCache.key(nvrtc.name() + " " + nvrtc.version(), device.arch(), options, file, source, headers);
         byte[] bin = cache.get(key);
         if (bin != null) {
@@ -98,20 +99,24 @@ public final class Kernels {
         return bin;
     }
 
-    CUmodule module(String file) {
-        return modules.computeIfAbsent(file, f -> {
+    CUmodule module(String file, String... defines) {
+        return modules.computeIfAbsent(file + " " + String.join(" ", defines), key -> {
             device.makeCurrent();
             CUmodule m = new CUmodule();
-            Driver.check(JCudaDriver.cuModuleLoadData(m, cubin(f)), "cuModuleLoadData(" + f + ")");
+            Driver.check(JCudaDriver.cuModuleLoadData(m, cubin(file, defines)), "cuModuleLoadData(" + key.trim() + ")");
             return m;
         });
     }
 
-    /** The function {@code name} of kernels/{file}. */
-    public Kernel get(String file, String name) {
-        return functions.computeIfAbsent(file + ":" + name, k -> {
+    /**
+     * The function {@code name} of kernels/{file}, compiled with the given defines ("SCAN_NP=64"):
+     * files with many template instantiations build only the one a call needs.
+     */
+    public Kernel get(String file, String name, String... defines) {
+        return functions.computeIfAbsent(file + " " + String.join(" ", defines) + ":" + name, k -> {
             CUfunction fn = new CUfunction();
-            Driver.check(JCudaDriver.cuModuleGetFunction(fn, module(file), name), "cuModuleGetFunction(" + file + ", " + name + ")");
+            Driver.check(JCudaDriver.cuModuleGetFunction(fn, module(file, defines), name),
+                    "cuModuleGetFunction(" + file + ", " + name + ")");
             return new Kernel(device, name, fn);
         });
     }
