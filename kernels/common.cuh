@@ -1,6 +1,9 @@
 // Shared device helpers. Kernels are compiled by NVRTC (no host code, no system headers).
 #pragma once
 
+// NVRTC compiles without the math headers, so INFINITY is spelled out
+#define CM_INF __int_as_float(0x7f800000)
+
 #define GRID_STRIDE(i, n) for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < (n); i += (long)blockDim.x * gridDim.x)
 
 __device__ __forceinline__ float sigmoidf_(float x) { return 1.f / (1.f + __expf(-x)); }

@@ -25,7 +25,7 @@ extern "C" __global__ void ce_fwd(float* loss, int* badLabel, const float* logit
         int y = labels[b];
         if (y < 0 || y >= K) { atomicCAS(badLabel, 0, b + 1); continue; }
         const float* row = logits + (long)b * K;
-        float mx = -INFINITY, sum = 0.f;
+        float mx = -CM_INF, sum = 0.f;
         for (int k = 0; k < K; k++) mx = fmaxf(mx, row[k]);
         for (int k = 0; k < K; k++) sum += __expf(row[k] - mx);
         s += mx + logf(sum) - row[y];
@@ -44,7 +44,7 @@ extern "C" __global__ void ce_bwd(float* dlogits, int* badLabel, const float* lo
             for (int k = 0; k < K; k++) out[k] = 0.f;
             continue;
         }
-        float mx = -INFINITY, sum = 0.f;
+        float mx = -CM_INF, sum = 0.f;
         for (int k = 0; k < K; k++) mx = fmaxf(mx, row[k]);
         for (int k = 0; k < K; k++) sum += __expf(row[k] - mx);
         float lse = mx + logf(sum);

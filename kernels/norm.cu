@@ -51,7 +51,7 @@ extern "C" __global__ void norm_bwd(float* dx, float* partial, const float* dout
         sumDyXhat = warp_sum(sumDyXhat);
         for (int j = lane; j < n; j += 32) {
             float xhat = (xr[j] - m) * inv, dxhat = gr[j] * gamma[j];
-            dx[row * n + j] = rms ? inv * dxhat - xhat * sumDyXhat / n
+            dx[row * n + j] = rms ? inv * (dxhat - xhat * sumDyXhat / n)
                                   : inv * (dxhat - sumDy / n - xhat * sumDyXhat / n);
         }
     }

@@ -46,7 +46,7 @@ extern "C" __global__ void maxpool_time_fwd(float* out, int* argmax, const float
     GRID_STRIDE(idx, n) {
         int d = idx % D;
         long b = idx / D;
-        float best = -INFINITY;
+        float best = -CM_INF;
         int arg = 0;
         for (int t = 0; t < L; t++) {
             float v = x[(b * L + t) * D + d];
@@ -69,7 +69,7 @@ extern "C" __global__ void maxpool_time_bwd(float* dx, const float* dout, const 
 }
 
 __device__ void softmax_small(const float* w, int M, float* p) {
-    float mx = -INFINITY, s = 0.f;
+    float mx = -CM_INF, s = 0.f;
     for (int m = 0; m < M; m++) mx = fmaxf(mx, w[m]);
     for (int m = 0; m < M; m++) s += p[m] = __expf(w[m] - mx);
     for (int m = 0; m < M; m++) p[m] /= s;
