@@ -42,7 +42,7 @@ public final class Scores {
     static Map<String, Double> headline(Map<String, Double> all, String metric) {
         Map<String, Double> r = new java.util.LinkedHashMap<>();
         r.put(metric, all.get(metric));
-        for (String k : List.of("loss", "mae", "corr", "acc2_has0", "acc2", "acc7", "acc", "f1"))
+        for (String k : List.of("mae", "corr", "acc2_has0", "acc2", "acc7", "acc", "f1"))
             if (all.containsKey(k) && r.size() < 5) r.putIfAbsent(k, all.get(k));
         return r;
     }
