@@ -46,6 +46,8 @@ public final class LossChart {
         plot.setBackgroundPaint(Color.WHITE);
         plot.setDomainGridlinePaint(Color.LIGHT_GRAY);
         plot.setRangeGridlinePaint(Color.LIGHT_GRAY);
+        // the interesting part is how the losses move, not their distance from zero
+        ((org.jfree.chart.axis.NumberAxis) plot.getRangeAxis()).setAutoRangeIncludesZero(false);
         XYLineAndShapeRenderer r = new XYLineAndShapeRenderer();
         r.setSeriesPaint(0, new Color(150, 180, 230));
         r.setSeriesShapesVisible(0, false);

@@ -38,6 +38,15 @@ public final class Scores {
         return List.of("loss", "mae", "corr", "acc7", "acc5", "acc2_has0", "f1_has0", "acc2_non0", "f1_non0");
     }
 
+    /** The few scores shown per epoch (all of them go to metrics.json), the selection metric first. */
+    static Map<String, Double> headline(Map<String, Double> all, String metric) {
+        Map<String, Double> r = new java.util.LinkedHashMap<>();
+        r.put(metric, all.get(metric));
+        for (String k : List.of("mae", "corr", "acc2_has0", "acc2", "acc7", "acc", "f1"))
+            if (all.containsKey(k) && r.size() < 5) r.putIfAbsent(k, all.get(k));
+        return r;
+    }
+
     /** The default selection metric: MAE for regression (the papers' early-stopping choice), accuracy for classification. */
     public static String defaultMetric(ModelConfig.Task task) {
         return task == ModelConfig.Task.REGRESSION ? "mae" : "acc";

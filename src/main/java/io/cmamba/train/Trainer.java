@@ -217,7 +217,8 @@ public final class Trainer implements AutoCloseable {
         if (options.patience() > 0 && state.sinceBest >= options.patience() && epoch < options.epochs())
             state.stopped = "early stop: " + options.metric() + " did not improve for " + options.patience() + " epochs";
         progress.endEpoch(String.format(Locale.ROOT, "epoch %d/%d  train loss %.4f  valid %s%s  %.1f s", epoch,
-                options.epochs(), lossSum / samples, format(valid.scores()), improved ? "  (best)" : "", seconds));
+                options.epochs(), lossSum / samples, format(Scores.headline(valid.scores(), options.metric())),
+                improved ? "  (best)" : "", seconds));
         if (out != null) {
             if (improved) writeCheckpoint(out.resolve(BEST), false);
             writeCheckpoint(out.resolve(LAST), true);

@@ -129,6 +129,30 @@ class CoupledMambaLayerTest {
         }
     }
 
+    /**
+     * MODEL.md, "Stability": with the paper's initialisation Abar is close to 1 and a summed state would
+     * grow like M^t; the mean keeps a float32 layer finite and of the input's order over L = 4096.
+     */
+    @Test
+    void longSequenceStaysFiniteInFloat32() {
+        Random rnd = random("CoupledMambaLayerTest.long");
+        int len = 4096;
+        CoupledMambaLayer layer = new CoupledMambaLayer(new Init(CPU, DType.F32, rnd.nextLong(), new ArrayList<>()), "l", M,
+                new MambaSettings(DM, D, N, R, K, false, true, false));
+        List<Tensor> in = new ArrayList<>();
+        for (int m = 0; m < M; m++) in.add(CPU.fromDoubles(DType.F32, gaussian(rnd, len * DM), 1, len, DM));
+        try (CoupledMambaLayer.Forward f = layer.forward(in)) {
+            for (int m = 0; m < M; m++) {
+                double max = 0;
+                for (double v : f.outputs().get(m).toDoubles()) {
+                    assertTrue(Double.isFinite(v), "modality " + m + ": non-finite output");
+                    max = Math.max(max, Math.abs(v));
+                }
+                assertTrue(max < 100, "modality " + m + ": output grew to " + max);
+            }
+        }
+    }
+
     @Test
     void initialisationFollowsModelMd() {
         for (boolean lti : new boolean[]{false, true}) {
