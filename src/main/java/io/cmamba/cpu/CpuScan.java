@@ -1,39 +1,68 @@
 package io.cmamba.cpu;
 
+import io.cmamba.tensor.OpChecks;
 import io.cmamba.tensor.Saved;
 import io.cmamba.tensor.ScanGrads;
 import io.cmamba.tensor.ScanInputs;
 import io.cmamba.tensor.Tensor;
 
+import java.util.Arrays;
+
 import static io.cmamba.cpu.CpuBackend.data;
 import static io.cmamba.cpu.CpuBackend.off;
 
 /**
- * The coupled selective scan on the CPU (MODEL.md, "One coupled layer" and "Backward of the coupled
- * scan"), in its two forms:
+ * The coupled selective scan on the CPU (MODEL.md: "One coupled layer", "Parallel form", "Backward of
+ * the coupled scan"), in two forms per pass, public so that tests hold one against the other:
  * <ul>
- *   <li>{@link #forwardSequential}: the recurrence step by step, s_t = G_t s_{t-1} + V_t, every h^m_t
- *       from s_{t-1}: the reference, and what the backend runs (one pass, work split over (b, d));</li>
- *   <li>{@link #forwardParallel}: the "expedite" form: all (G_t, V_t) first, then an associative
- *       scan over t with (G2,V2)o(G1,V1) = (G2 G1, G2 V1 + V2) in chunks (local prefixes, a carry
- *       across chunks, a fix-up), then every h^m_t from s_{t-1}; tests prove both equal.</li>
+ *   <li>sequential ({@link #forwardSequential}, {@link #backwardSequential}): the recurrences step by
+ *       step, s_t = G_t s_{t-1} + V_t forward and g_{t-1} = G_t g_t + W_t backward, every h^m_t from
+ *       s_{t-1}; one exp(delta A) per (m, t, d, n) and pass;</li>
+ *   <li>parallel ({@link #forwardParallel}, {@link #backwardParallel}): the "expedite" form as a GPU runs
+ *       it: all pairs (G_t, V_t) first, then a two-level associative scan over t with
+ *       (G2,V2)o(G1,V1) = (G2 G1, G2 V1 + V2) ({@link #scanPairs}), then every h^m_t independently; the
+ *       backward runs the same scan in reverse on the pairs (G_t, W_t), W_t = sum_m Abar^m_t dh_dir^m_t.</li>
  * </ul>
- * Lengths: from t = lengths[b] on, (G, V) is the identity pair (1, 0): the state is frozen, the output
- * is 0 and no gradient flows. The backward recomputes the states of one (b, d) at a time from the
- * inputs (the CPU keeps an [L, N] slice per task, never [B, L, D, N]); the Saved object is empty.
- * Index maps: u/delta/z/out [M,B,L,D] -> ((m B + b) L + t) D + d; B/C [M,B,L,N]; A [M,D,N]; state [B,D,N].
+ * The backend runs the sequential forms: the (b, d) pairs already give every core independent work, and
+ * the parallel form makes extra passes over [L, N] buffers (bench/NOTES-cpu-scan.md has the figures).
+ * <p>
+ * What the backward keeps ({@link Checkpoints}): s entering every {@link #CHECKPOINT}-th step,
+ * [B, ceil(L/T) - 1, D, N], i.e. N / (M T) of the size of u and nothing at all when L <= T. The
+ * sequential backward recomputes one interval of T steps at a time from its checkpoint, keeping that
+ * interval's Abar and s_{t-1} to walk it backwards, so it computes each exponential once.
+ * <p>
+ * Lengths: from t = lengths[b] on, the pair is the identity (1, 0): the state is frozen, the output is
+ * 0, no gradient flows and those inputs are never read. NaN or infinity at a valid step propagates, as
+ * the arithmetic does: to the outputs of its (b, d) from that step on in every modality (through the
+ * shared state) and to the gradients; nothing is checked here (the trainer counts non-finite values).
+ * <p>
+ * All arithmetic is float64; CpuBackend rounds float32 outputs afterwards. Index maps:
+ * u, deltaPre, z, out [M,B,L,D] at ((m B + b) L + t) D + d; B, C [M,B,L,N] at ((m B + b) L + t) N + n;
+ * A [M,D,N] at (m D + d) N + n; states [B,D,N] at (b D + d) N + n.
  */
 public final class CpuScan {
     private CpuScan() {
     }
 
-    /** Sizes and the arrays of one call, resolved once. */
+    /** Steps between two saved states of the sequential form (and length of its backward's intervals). */
+    public static final int CHECKPOINT = 64;
+
+    /** Chunk length of the two-level pair scan of the parallel form. */
+    public static final int SCAN_CHUNK = 16;
+
+    /** Channels one forward task advances together, so that the rows B_t, C_t stay in the L1 cache. */
+    static final int FORWARD_CHANNELS = 8;
+
+    // ---------------------------------------------------------------- inputs
+
+    /** Sizes, arrays and offsets of one call, resolved and checked once. */
     static final class Args {
         final int m, nb, l, d, n;
-        final double[] u, dp, z, a, bm, cm, ds;
-        final int ou, odp, oz, oa, obm, ocm, ods;
-        final double[] lens, init;
-        final int olens, oinit;
+        final double invM;
+        final double[] u, dp, z, a, bm, cm, ds, init;
+        final int ou, odp, oz, oa, obm, ocm, ods, oinit;
+        /** Valid steps of every sample. */
+        final int[] len;
 
         Args(ScanInputs in) {
             m = in.modalities();
@@ -41,6 +70,7 @@ public final class CpuScan {
             l = in.length();
             d = in.channels();
             n = in.states();
+            invM = 1.0 / m;
             u = data(in.u());
             ou = off(in.u());
             dp = data(in.deltaPre());
@@ -55,48 +85,43 @@ public final class CpuScan {
             ocm = off(in.C());
             ds = data(in.Dskip());
             ods = off(in.Dskip());
-            lens = in.lengths() == null ? null : data(in.lengths());
-            olens = in.lengths() == null ? 0 : off(in.lengths());
             init = in.initialState() == null ? null : data(in.initialState());
             oinit = in.initialState() == null ? 0 : off(in.initialState());
-            for (int b = 0; b < nb; b++) length(b);
+            len = new int[nb];
+            if (in.lengths() == null) Arrays.fill(len, l);
+            else {
+                double[] ls = data(in.lengths());
+                int ol = off(in.lengths());
+                for (int b = 0; b < nb; b++) {
+                    double v = ls[ol + b];
+                    if (!(v >= 0 && v <= l))
+                        throw new IllegalArgumentException("coupledScan: sample " + b + " has length " + (long) v
+                                + ", outside [0, " + l + "] (lengths[" + b + "])");
+                    len[b] = (int) v;
+                }
+            }
         }
 
-        int length(int b) {
-            if (lens == null) return l;
-            int len = (int) lens[olens + b];
-            if (len < 0 || len > l)
-                throw new IllegalArgumentException("coupledScan: sample " + b + " has length " + len + " outside [0, " + l + "]");
-            return len;
-        }
-
+        /** Index of (m, b, t, c) in an [M, B, L, D] tensor, without its offset. */
         int x(int mm, int b, int t, int c) {
             return ((mm * nb + b) * l + t) * d + c;
         }
 
-        int bc(int mm, int b, int t, int k) {
-            return ((mm * nb + b) * l + t) * n + k;
+        /** Start of row (m, b, t) in an [M, B, L, N] tensor, without its offset. */
+        int row(int mm, int b, int t) {
+            return ((mm * nb + b) * l + t) * n;
         }
 
-        int amat(int mm, int c, int k) {
-            return (mm * d + c) * n + k;
+        /** Start of row (m, c) of A [M, D, N], without its offset. */
+        int arow(int mm, int c) {
+            return (mm * d + c) * n;
         }
 
-        void loadInitial(int b, int c, double[] s) {
-            for (int k = 0; k < n; k++) s[k] = init == null ? 0 : init[oinit + (b * d + c) * n + k];
+        /** s_{-1} of channel c of sample b into s[so, so + N). */
+        void loadInitial(int b, int c, double[] s, int so) {
+            if (init == null) Arrays.fill(s, so, so + n, 0);
+            else System.arraycopy(init, oinit + (b * d + c) * n, s, so, n);
         }
-    }
-
-    /** Nothing is kept: the CPU backward recomputes the states from the inputs. */
-    static final class NothingSaved implements Saved {
-        @Override
-        public void close() {
-        }
-    }
-
-    static Saved forward(ScanInputs in, Tensor out, Tensor finalState) {
-        forwardSequential(in, out, finalState);
-        return new NothingSaved();
     }
 
     static double sigmoid(double x) {
@@ -107,240 +132,524 @@ public final class CpuScan {
         return CpuMath.softplus(x);
     }
 
-    /** The reference: the recurrence step by step. out [M,B,L,D]; finalState [B,D,N] or null. */
-    public static void forwardSequential(ScanInputs in, Tensor out, Tensor finalState) {
+    private static int ceilDiv(int a, int b) {
+        return (a + b - 1) / b;
+    }
+
+    // ---------------------------------------------------------------- saved state
+
+    /**
+     * s entering steps T, 2T, ... of every (b, d): [B, count, D, N] with count = ceil(L/T) - 1, the
+     * entry j holding s_{(j+1)T-1}. Closing drops the array; the inputs must be unchanged between the
+     * forward and the backward, as for every saved object of the backend.
+     */
+    public static final class Checkpoints implements Saved {
+        final int nb, l, d, n, count;
+        private double[] states;
+
+        Checkpoints(Args p) {
+            nb = p.nb;
+            l = p.l;
+            d = p.d;
+            n = p.n;
+            count = Math.max(0, ceilDiv(l, CHECKPOINT) - 1);
+            states = new double[nb * count * d * n];
+        }
+
+        /** Start of the state entering interval j >= 1 of channel c of sample b. */
+        int at(int b, int j, int c) {
+            return ((b * count + j - 1) * d + c) * n;
+        }
+
+        double[] states() {
+            if (states == null) throw new IllegalStateException("coupledScan: saved states used after close()");
+            return states;
+        }
+
+        /** Elements kept (for tests and notes). */
+        public long size() {
+            return states().length;
+        }
+
+        void check(Args p) {
+            if (p.nb != nb || p.l != l || p.d != d || p.n != n)
+                throw new IllegalArgumentException("coupledScanBackward: the saved states are of a scan with [B, L, D, N] = ["
+                        + nb + ", " + l + ", " + d + ", " + n + "], the inputs have [" + p.nb + ", " + p.l + ", " + p.d + ", " + p.n + "]");
+        }
+
+        @Override
+        public void close() {
+            states = null;
+        }
+    }
+
+    // ---------------------------------------------------------------- backend entry points
+
+    /** The backend's forward: the sequential form, which is the faster one on a CPU. */
+    static Saved forward(ScanInputs in, Tensor out, Tensor finalState) {
+        return forwardSequential(in, out, finalState);
+    }
+
+    /** The backend's backward: the sequential form from the forward's checkpoints. */
+    static void backward(ScanInputs in, Saved saved, Tensor dout, Tensor dFinalState, ScanGrads grads) {
+        if (!(saved instanceof Checkpoints cp))
+            throw new IllegalArgumentException("coupledScanBackward: saved is " + (saved == null ? "null" : saved.getClass().getName())
+                    + ", not the object CpuBackend.coupledScanForward returned");
+        backwardSequential(in, cp, dout, dFinalState, grads);
+    }
+
+    // ---------------------------------------------------------------- sequential forward
+
+    /**
+     * One step t of channel c of sample b: writes out^m_t[c] for every m (unless o is null) and
+     * advances s[so, so + N) from s_{t-1} to s_t; gs and vs are [N] scratch. The backward's recomputation
+     * repeats these operations in this order, so its states equal the forward's bit for bit.
+     */
+    private static void step(Args p, int b, int t, int c, double[] s, int so, double[] gs, double[] vs, double[] o, int oo) {
+        int n = p.n;
+        Arrays.fill(gs, 0);
+        Arrays.fill(vs, 0);
+        for (int mm = 0; mm < p.m; mm++) {
+            int xi = p.x(mm, b, t, c), ri = p.row(mm, b, t), ai = p.oa + p.arow(mm, c);
+            double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
+            double y = p.ds[p.ods + mm * p.d + c] * uu;
+            for (int k = 0; k < n; k++) {
+                double ab = Math.exp(dl * p.a[ai + k]);
+                double bu = dl * p.bm[p.obm + ri + k] * uu;
+                y += p.cm[p.ocm + ri + k] * (ab * s[so + k] + bu);
+                gs[k] += ab;
+                vs[k] += bu;
+            }
+            if (o != null) {
+                double zz = p.z[p.oz + xi];
+                o[oo + xi] = y * zz * sigmoid(zz);
+            }
+        }
+        for (int k = 0; k < n; k++) s[so + k] = gs[k] * p.invM * s[so + k] + vs[k] * p.invM;
+    }
+
+    /**
+     * The reference: the recurrence step by step. Tasks are (sample, block of
+     * {@link #FORWARD_CHANNELS} channels), each advancing its block's states together over t.
+     *
+     * @param out        [M, B, L, D]
+     * @param finalState [B, D, N] or null
+     * @return the checkpoints the backward needs
+     */
+    public static Checkpoints forwardSequential(ScanInputs in, Tensor out, Tensor finalState) {
+        OpChecks.scanOutputs(in, out, finalState);
         Args p = new Args(in);
-        double[] o = data(out), fs = finalState == null ? null : data(finalState);
-        int oo = off(out), ofs = finalState == null ? 0 : off(finalState);
-        Parallel.forEach(p.nb * p.d, (long) p.l * p.n * p.m * 4, task -> {
-            int b = task / p.d, c = task % p.d, len = p.length(b);
-            double[] s = new double[p.n], g = new double[p.n], v = new double[p.n], delta = new double[p.m];
-            p.loadInitial(b, c, s);
+        Checkpoints cp = new Checkpoints(p);
+        double[] o = data(out), fs = finalState == null ? null : data(finalState), saved = cp.states();
+        int oo = off(out), ofs = finalState == null ? 0 : off(finalState), n = p.n;
+        int blocks = ceilDiv(p.d, FORWARD_CHANNELS);
+        Parallel.forEach(p.nb * blocks, (long) FORWARD_CHANNELS * p.l * p.n * p.m * 12, task -> {
+            int b = task / blocks, c0 = task % blocks * FORWARD_CHANNELS, c1 = Math.min(p.d, c0 + FORWARD_CHANNELS);
+            int len = p.len[b];
+            double[] s = new double[(c1 - c0) * n], gs = new double[n], vs = new double[n];
+            for (int c = c0; c < c1; c++) p.loadInitial(b, c, s, (c - c0) * n);
             for (int t = 0; t < p.l; t++) {
+                if (t > 0 && t % CHECKPOINT == 0)
+                    for (int c = c0; c < c1; c++) System.arraycopy(s, (c - c0) * n, saved, cp.at(b, t / CHECKPOINT, c), n);
                 if (t >= len) {
-                    for (int mm = 0; mm < p.m; mm++) o[oo + p.x(mm, b, t, c)] = 0;
+                    for (int mm = 0; mm < p.m; mm++) Arrays.fill(o, oo + p.x(mm, b, t, c0), oo + p.x(mm, b, t, c1), 0);
                     continue;
                 }
-                java.util.Arrays.fill(g, 0);
-                java.util.Arrays.fill(v, 0);
-                for (int mm = 0; mm < p.m; mm++) {
-                    int xi = p.x(mm, b, t, c);
-                    double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
-                    delta[mm] = dl;
-                    double y = p.ds[p.ods + mm * p.d + c] * uu;
-                    for (int k = 0; k < p.n; k++) {
-                        double abar = Math.exp(dl * p.a[p.oa + p.amat(mm, c, k)]);
-                        double bbarU = dl * p.bm[p.obm + p.bc(mm, b, t, k)] * uu;
-                        double h = abar * s[k] + bbarU;
-                        y += p.cm[p.ocm + p.bc(mm, b, t, k)] * h;
-                        g[k] += abar;
-                        v[k] += bbarU;
-                    }
-                    double zz = p.z[p.oz + xi];
-                    o[oo + xi] = y * zz * sigmoid(zz);
-                }
-                for (int k = 0; k < p.n; k++) s[k] = g[k] / p.m * s[k] + v[k] / p.m;
+                for (int c = c0; c < c1; c++) step(p, b, t, c, s, (c - c0) * n, gs, vs, o, oo);
             }
-            if (fs != null) System.arraycopy(s, 0, fs, ofs + (b * p.d + c) * p.n, p.n);
+            if (fs != null)
+                for (int c = c0; c < c1; c++) System.arraycopy(s, (c - c0) * n, fs, ofs + (b * p.d + c) * n, n);
         });
+        return cp;
     }
 
-    /** Chunk length of the two-level associative scan of {@link #forwardParallel}. */
-    static final int SCAN_CHUNK = 16;
+    // ---------------------------------------------------------------- the associative pair scan
 
     /**
-     * The parallel (G, V) form: pairs for every t, an associative prefix scan over t in chunks, then
-     * every output from s_{t-1}. Same contract as {@link #forwardSequential}.
+     * The two-level scan of x_i = G_i x_{i-1} + V_i over the [len, N] pair arrays G, V (step-major), in
+     * steps 0, 1, ..., len-1, or len-1, ..., 0 when {@code reverse}. Writes before[t] = the state entering
+     * step t and returns in {@code last} the state after the final step. Level 1 composes the pairs inside
+     * each chunk of {@link #SCAN_CHUNK} steps (independent across chunks: one thread block each on a GPU);
+     * level 2 carries the state across chunks through the chunk aggregates; level 3 applies each chunk's
+     * carry to its prefixes (independent again). cg and cv are [len, N] scratch.
      */
-    public static void forwardParallel(ScanInputs in, Tensor out, Tensor finalState) {
-        Args p = new Args(in);
-        double[] o = data(out), fs = finalState == null ? null : data(finalState);
-        int oo = off(out), ofs = finalState == null ? 0 : off(finalState);
-        Parallel.forEach(p.nb * p.d, (long) p.l * p.n * p.m * 6, task -> {
-            int b = task / p.d, c = task % p.d, len = p.length(b), l = p.l, n = p.n;
-            double[] gp = new double[l * n], vp = new double[l * n];
-            // 1. the pairs (G_t, V_t); past the sample's end the identity pair freezes the state
-            for (int t = 0; t < l; t++) {
+    public static void scanPairs(double[] g, double[] v, int len, int n, double[] init, double[] before, double[] last,
+                                 boolean reverse, double[] cg, double[] cv) {
+        for (int i0 = 0; i0 < len; i0 += SCAN_CHUNK) {
+            int i1 = Math.min(len, i0 + SCAN_CHUNK);
+            for (int i = i0; i < i1; i++) {
+                int t = (reverse ? len - 1 - i : i) * n, ci = i * n, pi = ci - n;
                 for (int k = 0; k < n; k++) {
-                    gp[t * n + k] = t < len ? 0 : 1;
-                    vp[t * n + k] = 0;
-                }
-                if (t >= len) continue;
-                for (int mm = 0; mm < p.m; mm++) {
-                    int xi = p.x(mm, b, t, c);
-                    double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
-                    for (int k = 0; k < n; k++) {
-                        gp[t * n + k] += Math.exp(dl * p.a[p.oa + p.amat(mm, c, k)]) / p.m;
-                        vp[t * n + k] += dl * p.bm[p.obm + p.bc(mm, b, t, k)] * uu / p.m;
+                    if (i == i0) {
+                        cg[ci + k] = g[t + k];
+                        cv[ci + k] = v[t + k];
+                    } else { // (G_i, V_i) o (cg, cv)_{i-1}
+                        cg[ci + k] = g[t + k] * cg[pi + k];
+                        cv[ci + k] = g[t + k] * cv[pi + k] + v[t + k];
                     }
                 }
             }
-            // 2. inclusive prefix composition within each chunk: (G,V)_t <- (G,V)_t o (G,V)_{t-1}
-            for (int t0 = 0; t0 < l; t0 += SCAN_CHUNK)
-                for (int t = t0 + 1; t < Math.min(l, t0 + SCAN_CHUNK); t++)
-                    for (int k = 0; k < n; k++) {
-                        vp[t * n + k] += gp[t * n + k] * vp[(t - 1) * n + k];
-                        gp[t * n + k] *= gp[(t - 1) * n + k];
-                    }
-            // 3. carry across chunks: the state entering each chunk, from the chunk aggregates
-            double[] s0 = new double[n];
-            p.loadInitial(b, c, s0);
-            double[] carry = s0.clone();
-            double[] sPrev = new double[l * n]; // s_{t-1} for every t
-            for (int t0 = 0; t0 < l; t0 += SCAN_CHUNK) {
-                int t1 = Math.min(l, t0 + SCAN_CHUNK);
-                // 4. fix-up: s_t = Gcum_t carry + Vcum_t inside the chunk
-                for (int t = t0; t < t1; t++)
-                    for (int k = 0; k < n; k++)
-                        sPrev[t * n + k] = t == t0 ? carry[k] : gp[(t - 1) * n + k] * carry[k] + vp[(t - 1) * n + k];
-                for (int k = 0; k < n; k++) carry[k] = gp[(t1 - 1) * n + k] * carry[k] + vp[(t1 - 1) * n + k];
+        }
+        double[] carry = init.clone();
+        for (int i0 = 0; i0 < len; i0 += SCAN_CHUNK) {
+            int i1 = Math.min(len, i0 + SCAN_CHUNK);
+            for (int i = i0; i < i1; i++) {
+                int t = (reverse ? len - 1 - i : i) * n, pi = (i - 1) * n;
+                for (int k = 0; k < n; k++) before[t + k] = i == i0 ? carry[k] : cg[pi + k] * carry[k] + cv[pi + k];
             }
-            // 5. outputs from s_{t-1}
-            for (int t = 0; t < l; t++)
-                for (int mm = 0; mm < p.m; mm++) {
-                    int xi = p.x(mm, b, t, c);
-                    if (t >= len) {
-                        o[oo + xi] = 0;
-                        continue;
-                    }
-                    double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
-                    double y = p.ds[p.ods + mm * p.d + c] * uu;
-                    for (int k = 0; k < n; k++) {
-                        double h = Math.exp(dl * p.a[p.oa + p.amat(mm, c, k)]) * sPrev[t * n + k]
-                                + dl * p.bm[p.obm + p.bc(mm, b, t, k)] * uu;
-                        y += p.cm[p.ocm + p.bc(mm, b, t, k)] * h;
-                    }
-                    double zz = p.z[p.oz + xi];
-                    o[oo + xi] = y * zz * sigmoid(zz);
-                }
-            if (fs != null) System.arraycopy(carry, 0, fs, ofs + (b * p.d + c) * n, n);
-        });
+            int ei = (i1 - 1) * n;
+            for (int k = 0; k < n; k++) carry[k] = cg[ei + k] * carry[k] + cv[ei + k];
+        }
+        System.arraycopy(carry, 0, last, 0, n);
+    }
+
+    /** Per-task buffers of the parallel form, reused over the channels of one task. */
+    private static final class PairBuffers {
+        final double[] abar, g, v, before, cg, cv, init, last;
+
+        PairBuffers(Args p) {
+            int ln = p.l * p.n;
+            abar = new double[ln * p.m];
+            g = new double[ln];
+            v = new double[ln];
+            before = new double[ln];
+            cg = new double[ln];
+            cv = new double[ln];
+            init = new double[p.n];
+            last = new double[p.n];
+        }
     }
 
     /**
-     * The reverse scan of MODEL.md: g_{t-1} = G_t g_t + sum_m Abar^m_t dh_dir^m_t, with
-     * H^m_t = dh_dir^m_t + g_t / M the total gradient reaching h^m_t. Tasks are (block of samples,
-     * block of channels); dB and dC (sums over d) go to one partial buffer per channel block, dA and
-     * dDskip (sums over b) to one per sample block, reduced at the end, so no two tasks write the
-     * same element.
+     * Level 0 of the parallel form for channel c of sample b: Abar^m_t (kept in buf.abar [L, M, N]) and
+     * the pairs G_t = mean_m Abar^m_t, V_t = mean_m Bbar^m_t u^m_t; the identity pair past the sample's end.
      */
-    static void backward(ScanInputs in, Saved saved, Tensor dout, Tensor dFinalState, ScanGrads grads) {
+    private static void pairs(Args p, int b, int c, PairBuffers buf) {
+        int n = p.n, len = p.len[b];
+        for (int t = 0; t < p.l; t++) {
+            int ti = t * n;
+            if (t >= len) {
+                Arrays.fill(buf.g, ti, ti + n, 1);
+                Arrays.fill(buf.v, ti, ti + n, 0);
+                continue;
+            }
+            Arrays.fill(buf.g, ti, ti + n, 0);
+            Arrays.fill(buf.v, ti, ti + n, 0);
+            for (int mm = 0; mm < p.m; mm++) {
+                int xi = p.x(mm, b, t, c), ri = p.obm + p.row(mm, b, t), ai = p.oa + p.arow(mm, c), abi = (t * p.m + mm) * n;
+                double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
+                for (int k = 0; k < n; k++) {
+                    double ab = Math.exp(dl * p.a[ai + k]);
+                    buf.abar[abi + k] = ab;
+                    buf.g[ti + k] += ab;
+                    buf.v[ti + k] += dl * p.bm[ri + k] * uu;
+                }
+            }
+            for (int k = 0; k < n; k++) {
+                buf.g[ti + k] *= p.invM;
+                buf.v[ti + k] *= p.invM;
+            }
+        }
+    }
+
+    /**
+     * The parallel (G, V) form; same contract and result as {@link #forwardSequential} up to rounding.
+     * Tasks are (sample, block of channels); each channel runs level 0 ({@link #pairs}), the pair scan,
+     * then every output from s_{t-1}.
+     */
+    public static Checkpoints forwardParallel(ScanInputs in, Tensor out, Tensor finalState) {
+        OpChecks.scanOutputs(in, out, finalState);
         Args p = new Args(in);
-        int m = p.m, nb = p.nb, l = p.l, d = p.d, n = p.n;
-        double[] gout = data(dout);
-        int ogout = off(dout);
-        double[] dfin = dFinalState == null ? null : data(dFinalState);
-        int odfin = dFinalState == null ? 0 : off(dFinalState);
-        double[] du = data(grads.du()), ddp = data(grads.dDeltaPre()), dz = data(grads.dz());
-        int odu = off(grads.du()), oddp = off(grads.dDeltaPre()), odz = off(grads.dz());
-        double[] dinit = grads.dInitialState() == null ? null : data(grads.dInitialState());
-        int odinit = grads.dInitialState() == null ? 0 : off(grads.dInitialState());
-
-        int threads = Parallel.threads();
-        int dBlocks = nb >= 2 * threads ? 1 : Math.min(d, (2 * threads + nb - 1) / nb);
-        int bBlocks = Math.min(nb, 2 * threads);
-        int bcSize = m * nb * l * n, aSize = m * d * n;
-        double[][] dbPart = new double[dBlocks][bcSize], dcPart = new double[dBlocks][bcSize];
-        double[][] daPart = new double[bBlocks][aSize], dsPart = new double[bBlocks][m * d];
-
-        Parallel.forEach(bBlocks * dBlocks, (long) nb * d * l * n * m * 12 / (bBlocks * dBlocks), task -> {
-            int bBlock = task / dBlocks, dBlock = task % dBlocks;
-            int b0 = (int) ((long) nb * bBlock / bBlocks), b1 = (int) ((long) nb * (bBlock + 1) / bBlocks);
-            int c0 = (int) ((long) d * dBlock / dBlocks), c1 = (int) ((long) d * (dBlock + 1) / dBlocks);
-            double[] dbp = dbPart[dBlock], dcp = dcPart[dBlock], dap = daPart[bBlock], dsp = dsPart[bBlock];
-            double[] sPrev = new double[l * n], g = new double[n], gNext = new double[n];
-            double[] delta = new double[m], abar = new double[m * n];
-            for (int b = b0; b < b1; b++) {
-                int len = p.length(b);
-                for (int c = c0; c < c1; c++) {
-                    // recompute s_{t-1} for every valid t
-                    double[] s = new double[n];
-                    p.loadInitial(b, c, s);
-                    for (int t = 0; t < len; t++) {
-                        System.arraycopy(s, 0, sPrev, t * n, n);
-                        double[] gg = new double[n], vv = new double[n];
-                        for (int mm = 0; mm < m; mm++) {
-                            int xi = p.x(mm, b, t, c);
-                            double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
-                            for (int k = 0; k < n; k++) {
-                                gg[k] += Math.exp(dl * p.a[p.oa + p.amat(mm, c, k)]);
-                                vv[k] += dl * p.bm[p.obm + p.bc(mm, b, t, k)] * uu;
-                            }
-                        }
-                        for (int k = 0; k < n; k++) s[k] = gg[k] / m * s[k] + vv[k] / m;
-                    }
-                    // reverse scan; g = dL/ds_t, frozen steps pass it through unchanged
-                    for (int k = 0; k < n; k++) g[k] = dfin == null ? 0 : dfin[odfin + (b * d + c) * n + k];
-                    for (int t = l - 1; t >= 0; t--) {
+        Checkpoints cp = new Checkpoints(p);
+        double[] o = data(out), fs = finalState == null ? null : data(finalState), saved = cp.states();
+        int oo = off(out), ofs = finalState == null ? 0 : off(finalState), n = p.n;
+        int blocks = ceilDiv(p.d, FORWARD_CHANNELS);
+        Parallel.forEach(p.nb * blocks, (long) FORWARD_CHANNELS * p.l * p.n * p.m * 16, task -> {
+            int b = task / blocks, c0 = task % blocks * FORWARD_CHANNELS, c1 = Math.min(p.d, c0 + FORWARD_CHANNELS);
+            int len = p.len[b];
+            PairBuffers buf = new PairBuffers(p);
+            for (int c = c0; c < c1; c++) {
+                pairs(p, b, c, buf);
+                p.loadInitial(b, c, buf.init, 0);
+                scanPairs(buf.g, buf.v, p.l, n, buf.init, buf.before, buf.last, false, buf.cg, buf.cv);
+                for (int t = 0; t < p.l; t++) {
+                    if (t > 0 && t % CHECKPOINT == 0) System.arraycopy(buf.before, t * n, saved, cp.at(b, t / CHECKPOINT, c), n);
+                    for (int mm = 0; mm < p.m; mm++) {
+                        int xi = p.x(mm, b, t, c);
                         if (t >= len) {
-                            for (int mm = 0; mm < m; mm++) {
-                                int xi = p.x(mm, b, t, c);
-                                du[odu + xi] = 0;
-                                ddp[oddp + xi] = 0;
-                                dz[odz + xi] = 0;
-                            }
+                            o[oo + xi] = 0;
                             continue;
                         }
-                        java.util.Arrays.fill(gNext, 0);
-                        for (int mm = 0; mm < m; mm++) {
-                            int xi = p.x(mm, b, t, c);
-                            double pre = p.dp[p.odp + xi], dl = softplus(pre), uu = p.u[p.ou + xi];
-                            double zz = p.z[p.oz + xi], sz = sigmoid(zz), silu = zz * sz;
-                            delta[mm] = dl;
-                            double dskip = p.ds[p.ods + mm * d + c];
-                            double y = dskip * uu;
-                            for (int k = 0; k < n; k++) {
-                                double ab = Math.exp(dl * p.a[p.oa + p.amat(mm, c, k)]);
-                                abar[mm * n + k] = ab;
-                                double h = ab * sPrev[t * n + k] + dl * p.bm[p.obm + p.bc(mm, b, t, k)] * uu;
-                                y += p.cm[p.ocm + p.bc(mm, b, t, k)] * h;
-                            }
-                            double go = gout[ogout + xi];
-                            double dy = go * silu;
-                            dz[odz + xi] = go * y * sz * (1 + zz * (1 - sz));
-                            dsp[mm * d + c] += dy * uu;
-                            double duAcc = dy * dskip, ddelta = 0;
-                            for (int k = 0; k < n; k++) {
-                                int bci = p.bc(mm, b, t, k), ai = p.amat(mm, c, k);
-                                double ab = abar[mm * n + k], bb = p.bm[p.obm + bci], cc = p.cm[p.ocm + bci];
-                                double sp = sPrev[t * n + k];
-                                double h = ab * sp + dl * bb * uu;
-                                double dhDir = dy * cc;
-                                double hTot = dhDir + g[k] / m;
-                                double dAbar = hTot * sp, dBbar = hTot * uu;
-                                dcp[bci] += dy * h;
-                                duAcc += hTot * dl * bb;
-                                ddelta += dAbar * ab * p.a[p.oa + ai] + dBbar * bb;
-                                dap[ai] += dAbar * ab * dl;
-                                dbp[bci] += dBbar * dl;
-                                gNext[k] += ab * dhDir;
-                            }
-                            du[odu + xi] = duAcc;
-                            ddp[oddp + xi] = ddelta * sigmoid(pre);
-                        }
-                        for (int k = 0; k < n; k++) {
-                            double gt = 0;
-                            for (int mm = 0; mm < m; mm++) gt += abar[mm * n + k];
-                            g[k] = gt / m * g[k] + gNext[k];
+                        int ri = p.row(mm, b, t), abi = (t * p.m + mm) * n, si = t * n;
+                        double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
+                        double y = p.ds[p.ods + mm * p.d + c] * uu;
+                        for (int k = 0; k < n; k++)
+                            y += p.cm[p.ocm + ri + k] * (buf.abar[abi + k] * buf.before[si + k] + dl * p.bm[p.obm + ri + k] * uu);
+                        double zz = p.z[p.oz + xi];
+                        o[oo + xi] = y * zz * sigmoid(zz);
+                    }
+                }
+                if (fs != null) System.arraycopy(buf.last, 0, fs, ofs + (b * p.d + c) * n, n);
+            }
+        });
+        return cp;
+    }
+
+    // ---------------------------------------------------------------- backward: shared parts
+
+    /**
+     * Where backward tasks add the sums dA, dDskip (over samples) and dB, dC (over channels) with no
+     * two tasks writing one element: tasks are (block of samples, group of channels), with one partial
+     * of dA, dDskip per sample block and of dB, dC per channel group, summed in a fixed order at the
+     * end, so the result does not depend on scheduling. Channel groups (each a copy of dB and dC) exist
+     * only when there are fewer samples than threads.
+     */
+    private static final class Partition {
+        final int bBlocks, dGroups;
+        final double[][] dA, dDs, dB, dC;
+
+        Partition(Args p) {
+            int threads = Parallel.threads();
+            bBlocks = Math.min(p.nb, 4 * threads);
+            dGroups = p.nb >= threads ? 1 : Math.min(p.d, ceilDiv(2 * threads, p.nb));
+            dA = new double[bBlocks][p.m * p.d * p.n];
+            dDs = new double[bBlocks][p.m * p.d];
+            dB = new double[dGroups][p.m * p.nb * p.l * p.n];
+            dC = new double[dGroups][p.m * p.nb * p.l * p.n];
+        }
+
+        int tasks() {
+            return bBlocks * dGroups;
+        }
+
+        int b0(Args p, int task) {
+            return (int) ((long) p.nb * (task / dGroups) / bBlocks);
+        }
+
+        int b1(Args p, int task) {
+            return (int) ((long) p.nb * (task / dGroups + 1) / bBlocks);
+        }
+
+        int c0(Args p, int task) {
+            return (int) ((long) p.d * (task % dGroups) / dGroups);
+        }
+
+        int c1(Args p, int task) {
+            return (int) ((long) p.d * (task % dGroups + 1) / dGroups);
+        }
+
+        void reduce(ScanGrads g) {
+            reduceInto(g.dA(), dA);
+            reduceInto(g.dDskip(), dDs);
+            reduceInto(g.dB(), dB);
+            reduceInto(g.dC(), dC);
+        }
+
+        private static void reduceInto(Tensor out, double[][] parts) {
+            double[] o = data(out);
+            int oo = off(out), size = parts[0].length;
+            for (int i = 0; i < size; i++) {
+                double s = 0;
+                for (double[] part : parts) s += part[i];
+                o[oo + i] = s;
+            }
+        }
+    }
+
+    /** The arrays and offsets of dout, dFinalState and the per-element gradients. */
+    private static final class Outs {
+        final double[] go, dfin, du, ddp, dz, dinit;
+        final int ogo, odfin, odu, oddp, odz, odinit;
+
+        Outs(Tensor dout, Tensor dFinalState, ScanGrads g) {
+            go = data(dout);
+            ogo = off(dout);
+            dfin = dFinalState == null ? null : data(dFinalState);
+            odfin = dFinalState == null ? 0 : off(dFinalState);
+            du = data(g.du());
+            odu = off(g.du());
+            ddp = data(g.dDeltaPre());
+            oddp = off(g.dDeltaPre());
+            dz = data(g.dz());
+            odz = off(g.dz());
+            dinit = g.dInitialState() == null ? null : data(g.dInitialState());
+            odinit = g.dInitialState() == null ? 0 : off(g.dInitialState());
+        }
+
+        /** g_{len-1} of channel c of sample b: dFinalState, or 0. */
+        void loadFinal(Args p, int b, int c, double[] g, int go) {
+            if (dfin == null) Arrays.fill(g, go, go + p.n, 0);
+            else System.arraycopy(dfin, odfin + (b * p.d + c) * p.n, g, go, p.n);
+        }
+
+        /** Padded steps get exactly zero gradients. */
+        void zeroPadded(Args p, int b, int c) {
+            for (int mm = 0; mm < p.m; mm++)
+                for (int t = p.len[b]; t < p.l; t++) {
+                    int xi = p.x(mm, b, t, c);
+                    du[odu + xi] = 0;
+                    ddp[oddp + xi] = 0;
+                    dz[odz + xi] = 0;
+                }
+        }
+    }
+
+    /**
+     * The local gradients of step t, modality m, channel c of sample b (MODEL.md), given s_{t-1} at
+     * sPrev[si..], Abar^m_t at abar[abi..] and g_t at g[gi..]: H = dy C + g / M, dC += dy h,
+     * dB += H u delta, dA += H s Abar delta, du = dy Dskip + delta sum_n H B, ddelta = sum_n H (s Abar A
+     * + u B), dz; adds Abar dy C (this modality's share of W_t) into w[wi..]. Writes du, dDeltaPre and dz
+     * of the element and adds into the partials pdA, pdDs, pdB, pdC.
+     */
+    private static void localGrads(Args p, Outs os, int b, int t, int mm, int c, double[] sPrev, int si, double[] abar, int abi,
+                                   double[] g, int gi, double[] w, int wi, double[] pdA, double[] pdDs, double[] pdB, double[] pdC) {
+        int n = p.n, xi = p.x(mm, b, t, c), ri = p.row(mm, b, t), ai = p.arow(mm, c);
+        double pre = p.dp[p.odp + xi], dl = softplus(pre), uu = p.u[p.ou + xi], ud = uu * dl;
+        double zz = p.z[p.oz + xi], sz = sigmoid(zz), go = os.go[os.ogo + xi], dy = go * zz * sz;
+        double dskip = p.ds[p.ods + mm * p.d + c];
+        double y = dskip * uu, sumHB = 0, sumQA = 0;
+        for (int k = 0; k < n; k++) {
+            double ab = abar[abi + k], sp = sPrev[si + k], bb = p.bm[p.obm + ri + k], cc = p.cm[p.ocm + ri + k];
+            double h = ab * sp + dl * bb * uu;
+            y += cc * h;
+            double dhDir = dy * cc, hTot = dhDir + g[gi + k] * p.invM, q = hTot * sp * ab;
+            pdC[ri + k] += dy * h;
+            pdB[ri + k] += hTot * ud;
+            pdA[ai + k] += q * dl;
+            sumHB += hTot * bb;
+            sumQA += q * p.a[p.oa + ai + k];
+            w[wi + k] += ab * dhDir;
+        }
+        pdDs[mm * p.d + c] += dy * uu;
+        os.du[os.odu + xi] = dy * dskip + dl * sumHB;
+        os.ddp[os.oddp + xi] = (sumQA + uu * sumHB) * sigmoid(pre);
+        os.dz[os.odz + xi] = go * y * sz * (1 + zz * (1 - sz));
+    }
+
+    // ---------------------------------------------------------------- sequential backward
+
+    /**
+     * The reverse scan of MODEL.md step by step: g_{t-1} = G_t g_t + sum_m Abar^m_t dh_dir^m_t from
+     * g_{len-1} = dFinalState (or 0), with H^m_t = dh_dir^m_t + g_t / M the gradient reaching h^m_t;
+     * dInitialState = g_{-1}. Per (b, d), the intervals of {@link #CHECKPOINT} steps are visited last to
+     * first: each is recomputed forward from its checkpoint, keeping its s_{t-1} and Abar, then walked
+     * backwards. With {@code saved} null the checkpoints are first recomputed by a forward pass.
+     */
+    public static void backwardSequential(ScanInputs in, Checkpoints saved, Tensor dout, Tensor dFinalState, ScanGrads grads) {
+        OpChecks.scanGrads(in, dout, dFinalState, grads);
+        Args p = new Args(in);
+        if (saved != null) saved.check(p);
+        double[] cpStates = saved == null ? null : saved.states();
+        Outs os = new Outs(dout, dFinalState, grads);
+        Partition part = new Partition(p);
+        int m = p.m, n = p.n, T = CHECKPOINT, intervals = ceilDiv(p.l, T);
+        Parallel.forEach(part.tasks(), (long) p.nb * p.d * p.l * n * m * 30 / part.tasks(), task -> {
+            double[] pdA = part.dA[task / part.dGroups], pdDs = part.dDs[task / part.dGroups];
+            double[] pdB = part.dB[task % part.dGroups], pdC = part.dC[task % part.dGroups];
+            double[] bounds = new double[Math.max(1, intervals) * n], s = new double[n], gs = new double[n], vs = new double[n];
+            double[] sPrev = new double[T * n], abar = new double[T * m * n], g = new double[n], w = new double[n];
+            for (int b = part.b0(p, task); b < part.b1(p, task); b++) {
+                int len = p.len[b], used = ceilDiv(len, T);
+                for (int c = part.c0(p, task); c < part.c1(p, task); c++) {
+                    os.zeroPadded(p, b, c);
+                    p.loadInitial(b, c, bounds, 0);
+                    if (cpStates != null) {
+                        for (int j = 1; j < used; j++) System.arraycopy(cpStates, saved.at(b, j, c), bounds, j * n, n);
+                    } else {
+                        System.arraycopy(bounds, 0, s, 0, n);
+                        for (int t = 0; t < len; t++) {
+                            if (t > 0 && t % T == 0) System.arraycopy(s, 0, bounds, t / T * n, n);
+                            step(p, b, t, c, s, 0, gs, vs, null, 0);
                         }
                     }
-                    if (dinit != null) System.arraycopy(g, 0, dinit, odinit + (b * d + c) * n, n);
+                    os.loadFinal(p, b, c, g, 0);
+                    for (int j = used - 1; j >= 0; j--) {
+                        int t0 = j * T, t1 = Math.min(len, t0 + T);
+                        // forward over the interval, as step() does, keeping s_{t-1} and Abar
+                        System.arraycopy(bounds, j * n, s, 0, n);
+                        for (int t = t0; t < t1; t++) {
+                            int si = (t - t0) * n;
+                            System.arraycopy(s, 0, sPrev, si, n);
+                            Arrays.fill(gs, 0);
+                            Arrays.fill(vs, 0);
+                            for (int mm = 0; mm < m; mm++) {
+                                int xi = p.x(mm, b, t, c), ri = p.obm + p.row(mm, b, t), ai = p.oa + p.arow(mm, c);
+                                int abi = ((t - t0) * m + mm) * n;
+                                double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
+                                for (int k = 0; k < n; k++) {
+                                    double ab = Math.exp(dl * p.a[ai + k]);
+                                    abar[abi + k] = ab;
+                                    gs[k] += ab;
+                                    vs[k] += dl * p.bm[ri + k] * uu;
+                                }
+                            }
+                            for (int k = 0; k < n; k++) s[k] = gs[k] * p.invM * s[k] + vs[k] * p.invM;
+                        }
+                        // and backwards through it
+                        for (int t = t1 - 1; t >= t0; t--) {
+                            int si = (t - t0) * n;
+                            Arrays.fill(w, 0);
+                            for (int mm = 0; mm < m; mm++)
+                                localGrads(p, os, b, t, mm, c, sPrev, si, abar, ((t - t0) * m + mm) * n, g, 0, w, 0, pdA, pdDs, pdB, pdC);
+                            for (int k = 0; k < n; k++) {
+                                double gt = 0;
+                                for (int mm = 0; mm < m; mm++) gt += abar[((t - t0) * m + mm) * n + k];
+                                g[k] = gt * p.invM * g[k] + w[k];
+                            }
+                        }
+                    }
+                    if (os.dinit != null) System.arraycopy(g, 0, os.dinit, os.odinit + (b * p.d + c) * n, n);
                 }
             }
         });
-        reduceInto(grads.dB(), dbPart);
-        reduceInto(grads.dC(), dcPart);
-        reduceInto(grads.dA(), daPart);
-        reduceInto(grads.dDskip(), dsPart);
+        part.reduce(grads);
     }
 
-    private static void reduceInto(Tensor out, double[][] parts) {
-        double[] o = data(out);
-        int oo = off(out), size = parts[0].length;
-        for (int i = 0; i < size; i++) {
-            double s = 0;
-            for (double[] part : parts) s += part[i];
-            o[oo + i] = s;
-        }
+    // ---------------------------------------------------------------- parallel backward
+
+    /**
+     * The backward in the parallel form, as a GPU runs it: the forward pair scan gives s_{t-1} for every
+     * t, a second pair scan run in reverse over (G_t, W_t) with W_t = sum_m Abar^m_t dy^m_t C^m_t gives
+     * g_t for every t (W needs only dy = dout silu(z), not g), and then every step's local gradients are
+     * independent. Same contract and result as {@link #backwardSequential} up to rounding.
+     */
+    public static void backwardParallel(ScanInputs in, Tensor dout, Tensor dFinalState, ScanGrads grads) {
+        OpChecks.scanGrads(in, dout, dFinalState, grads);
+        Args p = new Args(in);
+        Outs os = new Outs(dout, dFinalState, grads);
+        Partition part = new Partition(p);
+        int m = p.m, n = p.n, l = p.l;
+        Parallel.forEach(part.tasks(), (long) p.nb * p.d * l * n * m * 40 / part.tasks(), task -> {
+            double[] pdA = part.dA[task / part.dGroups], pdDs = part.dDs[task / part.dGroups];
+            double[] pdB = part.dB[task % part.dGroups], pdC = part.dC[task % part.dGroups];
+            PairBuffers buf = new PairBuffers(p);
+            double[] w = new double[l * n], gAfter = new double[l * n], sPrev = new double[l * n];
+            double[] wAgain = new double[l * n]; // localGrads recomputes W: already used, discarded
+            for (int b = part.b0(p, task); b < part.b1(p, task); b++) {
+                int len = p.len[b];
+                for (int c = part.c0(p, task); c < part.c1(p, task); c++) {
+                    os.zeroPadded(p, b, c);
+                    pairs(p, b, c, buf);
+                    p.loadInitial(b, c, buf.init, 0);
+                    scanPairs(buf.g, buf.v, l, n, buf.init, sPrev, buf.last, false, buf.cg, buf.cv);
+                    // W_t = sum_m Abar^m_t dy^m_t C^m_t; (1, 0) past the end, as G already is
+                    Arrays.fill(w, 0);
+                    for (int t = 0; t < len; t++)
+                        for (int mm = 0; mm < m; mm++) {
+                            int xi = p.x(mm, b, t, c), ri = p.ocm + p.row(mm, b, t), abi = (t * m + mm) * n;
+                            double zz = p.z[p.oz + xi], dy = os.go[os.ogo + xi] * zz * sigmoid(zz);
+                            for (int k = 0; k < n; k++) w[t * n + k] += buf.abar[abi + k] * dy * p.cm[ri + k];
+                        }
+                    os.loadFinal(p, b, c, buf.init, 0);
+                    scanPairs(buf.g, w, l, n, buf.init, gAfter, buf.last, true, buf.cg, buf.cv);
+                    for (int t = 0; t < len; t++)
+                        for (int mm = 0; mm < m; mm++)
+                            localGrads(p, os, b, t, mm, c, sPrev, t * n, buf.abar, (t * m + mm) * n, gAfter, t * n, wAgain, t * n,
+                                    pdA, pdDs, pdB, pdC);
+                    if (os.dinit != null) System.arraycopy(buf.last, 0, os.dinit, os.odinit + (b * p.d + c) * n, n);
+                }
+            }
+        });
+        part.reduce(grads);
     }
 }
