@@ -36,6 +36,9 @@
 
 #define GC_LANES 32
 
+// Dynamic shared memory of every kernel here (8-byte aligned; kernels carve it up themselves).
+extern __shared__ double gc_smem_d[];
+
 // G^e for e >= 0 from log2 G in double. The fraction of e log2 G goes through exp2f (a few ulp),
 // the integer part through ldexpf (exact); NaN stays NaN, underflow gives 0.
 __device__ __forceinline__ float gc_pow(double log2g, int e) {
@@ -61,7 +64,6 @@ __device__ __forceinline__ float gc_pow(double log2g, int e) {
 template <int P>
 __device__ void gck_fwd_impl(float* __restrict__ K, const float* __restrict__ A, const float* __restrict__ delta,
                              const float* __restrict__ B, const float* __restrict__ C, int M, int D, int N, int L) {
-    extern __shared__ double gc_smem_d[];
     double* log2G = gc_smem_d;                // [N]
     float* Gs = (float*)(log2G + N);          // [N]
     float* Ws = Gs + N;                       // [P][N]
@@ -155,7 +157,6 @@ template <int P>
 __device__ void gck_bwd_partial_impl(float* __restrict__ part, const float* __restrict__ dK,
                                      const float* __restrict__ A, const float* __restrict__ delta, int M, int D,
                                      int N, int L, int lagsPerBlock) {
-    extern __shared__ double gc_smem_d[];
     double* log2G = gc_smem_d;                      // [N]
     float* Gs = (float*)(log2G + N);                // [N]
     float* dks = (float*)(log2G + (((3 * N + 1) / 2 + 1) & ~1)); // [P][GCB_CHUNK], 16-byte aligned for float4
@@ -237,7 +238,6 @@ extern "C" __global__ void gck_bwd_chain(float* __restrict__ dA, float* __restri
                                          const float* __restrict__ dK, const float* __restrict__ A,
                                          const float* __restrict__ delta, const float* __restrict__ B,
                                          const float* __restrict__ C, int M, int D, int N, int L, int T) {
-    extern __shared__ double gc_smem_d[];
     const int nt = blockDim.x, n = threadIdx.x, d = blockIdx.x, MM = M * M;
     double* abar = gc_smem_d;       // [M][nt], column n private to thread n
     double* beta = abar + M * nt;   // [M][nt]
@@ -315,7 +315,7 @@ extern "C" __global__ void gck_bwd_reduce(float* __restrict__ dB, float* __restr
 template <int MO, bool REV>
 __device__ void gcd_conv_impl(float* __restrict__ out, const float* __restrict__ in, const float* __restrict__ K,
                               const float* __restrict__ Dskip, int M, int Bt, int L, int D, int pairO, int pairI) {
-    extern __shared__ float gc_smem_f[];
+    float* gc_smem_f = (float*)gc_smem_d;
     float* ks = gc_smem_f;                        // [MO][2T][KPAD]: K window, lag = lagBase + row
     float* us = ks + MO * 2 * GCD_T * GCD_KPAD;   // [T][32]
     const int lane = threadIdx.x, ty = threadIdx.y, tid = ty * 32 + lane;
@@ -403,7 +403,7 @@ __device__ void gcd_conv_impl(float* __restrict__ out, const float* __restrict__
 template <int KG>
 __device__ void gcd_corr_impl(float* __restrict__ out, const float* __restrict__ dy, const float* __restrict__ u,
                               int M, int Bt, int L, int D, int bGroups) {
-    extern __shared__ float gc_smem_f[];
+    float* gc_smem_f = (float*)gc_smem_d;
     float* uw = gc_smem_f;                    // [KG][2T][32]: u at s = sBase + row
     float* ys = uw + KG * 2 * GCD_T * 32;     // [T][32]
     const int lane = threadIdx.x, ty = threadIdx.y, tid = ty * 32 + lane;
@@ -526,7 +526,7 @@ extern "C" __global__ void gc_dskip_reduce(float* __restrict__ dDskip, const flo
 // ---------------------------------------------------------------------------------------------
 // FFT convolution: layout changes and pointwise products (the transforms are cuFFT's)
 
-// rows [R][pitch] = x [R/D... ] : out[(mb*D + d)*pitch + l] = l < L ? in[(mb*L + l)*D + d] : 0, l < nfft.
+// out[(mb*D + d)*pitch + l] = l < L ? in[(mb*L + l)*D + d] : 0, l < nfft.
 // in [MB, L, D]; grid (ceil(nfft/32), ceil(D/32), MB); block (32, 8).
 extern "C" __global__ void gcf_pad_transpose(float* __restrict__ out, const float* __restrict__ in, int L, int D,
                                              int nfft, int pitch) {
@@ -544,11 +544,11 @@ extern "C" __global__ void gcf_pad_transpose(float* __restrict__ out, const floa
     }
 }
 
-// out[r*pitch + l] = l < L ? in[r*L + l] : 0 for l < nfft; grid (ceil(nfft/256), rows), block 256.
+// out[r*pitch + l] = l < L ? in[r*L + l] : 0 for l < nfft; grid (rows, ceil(nfft/256)), block 256.
 extern "C" __global__ void gcf_pad_rows(float* __restrict__ out, const float* __restrict__ in, int L, int nfft,
                                         int pitch) {
-    const int l = blockIdx.x * blockDim.x + threadIdx.x;
-    const long r = blockIdx.y;
+    const int l = blockIdx.y * blockDim.x + threadIdx.x;
+    const long r = blockIdx.x;
     if (l < nfft) out[r * pitch + l] = l < L ? in[r * L + l] : 0.f;
 }
 
@@ -574,11 +574,11 @@ extern "C" __global__ void gcf_unpad_transpose(float* __restrict__ out, const fl
     }
 }
 
-// out[r*L + l] = scale * x[r*pitch + l]; grid (ceil(L/256), rows), block 256.
+// out[r*L + l] = scale * x[r*pitch + l]; grid (rows, ceil(L/256)), block 256.
 extern "C" __global__ void gcf_unpad_rows(float* __restrict__ out, const float* __restrict__ x, int L, int pitch,
                                           float scale) {
-    const int l = blockIdx.x * blockDim.x + threadIdx.x;
-    const long r = blockIdx.y;
+    const int l = blockIdx.y * blockDim.x + threadIdx.x;
+    const long r = blockIdx.x;
     if (l < L) out[r * L + l] = scale * x[r * pitch + l];
 }
 
@@ -713,3 +713,19 @@ GCD_INSTANTIATE(1)
 GCD_INSTANTIATE(2)
 GCD_INSTANTIATE(3)
 GCD_INSTANTIATE(4)
+
+// ---------------------------------------------------------------------------------------------
+// Ceiling probe for the benchmark's roofline: 8 independent FMA chains per thread, so the FP32
+// pipes, not latency, bound it. FLOPs = threads * iters * 8 * 2.
+extern "C" __global__ void gc_fma_probe(float* __restrict__ out, int iters, float a, float b) {
+    float x[8];
+#pragma unroll
+    for (int j = 0; j < 8; j++) x[j] = threadIdx.x * 1e-3f + j;
+    for (int i = 0; i < iters; i++)
+#pragma unroll
+        for (int j = 0; j < 8; j++) x[j] = fmaf(x[j], a, b);
+    float s = 0.f;
+#pragma unroll
+    for (int j = 0; j < 8; j++) s += x[j];
+    out[(long)blockIdx.x * blockDim.x + threadIdx.x] = s;
+}
