@@ -592,17 +592,19 @@ __device__ __forceinline__ float2 gc_cmulc(float2 a, float2 b) {
 }
 
 // X [M][Bt][D][F] (complex) holds U on entry and Y = sum_k Kf[m,k] U[k] on exit; Kf [M*M][D][F].
-// One thread per (d, f), looping over the batch, so each Kf value is read once.
+// One thread per (d, f) and batch slice blockIdx.y (bPer samples), so each Kf value is read once
+// per slice; the slices keep the GPU full where D * F alone would not.
 template <int M>
-__device__ void gcf_mul_fwd_impl(float2* __restrict__ X, const float2* __restrict__ Kf, int Bt, int D, int F) {
+__device__ void gcf_mul_fwd_impl(float2* __restrict__ X, const float2* __restrict__ Kf, int Bt, int D, int F, int bPer) {
     const long i = (long)blockIdx.x * blockDim.x + threadIdx.x, DF = (long)D * F;
     if (i >= DF) return;
+    const int bBeg = blockIdx.y * bPer, bEnd = min(Bt, bBeg + bPer);
     float2 kf[M][M];
 #pragma unroll
     for (int m = 0; m < M; m++)
 #pragma unroll
         for (int k = 0; k < M; k++) kf[m][k] = Kf[(m * M + k) * DF + i];
-    for (int b = 0; b < Bt; b++) {
+    for (int b = bBeg; b < bEnd; b++) {
         float2 uk[M];
 #pragma unroll
         for (int k = 0; k < M; k++) uk[k] = X[((long)k * Bt + b) * DF + i];
@@ -621,12 +623,15 @@ __device__ void gcf_mul_fwd_impl(float2* __restrict__ X, const float2* __restric
 }
 
 // X holds DY on entry and DU = sum_m conj(Kf[m,k]) DY[m] on exit; U [M][Bt][D][F] is read;
-// Kf holds the kernel spectrum on entry and DK[m,k] = sum_b DY[m,b] conj(U[k,b]) on exit.
+// dK[g] [M*M][D][F] gets DK[m,k] = sum_b DY[m,b] conj(U[k,b]) over batch slice g = blockIdx.y. With one
+// slice dK may be Kf itself (each thread reads its Kf values before it writes them), else the host
+// sums the slices.
 template <int M>
-__device__ void gcf_mul_bwd_impl(float2* __restrict__ X, const float2* __restrict__ U, float2* __restrict__ Kf,
-                                 int Bt, int D, int F) {
+__device__ void gcf_mul_bwd_impl(float2* __restrict__ X, const float2* __restrict__ U, const float2* Kf, float2* dK,
+                                 int Bt, int D, int F, int bPer) {
     const long i = (long)blockIdx.x * blockDim.x + threadIdx.x, DF = (long)D * F;
     if (i >= DF) return;
+    const int bBeg = blockIdx.y * bPer, bEnd = min(Bt, bBeg + bPer);
     float2 kf[M][M], dk[M][M];
 #pragma unroll
     for (int m = 0; m < M; m++)
@@ -635,7 +640,7 @@ __device__ void gcf_mul_bwd_impl(float2* __restrict__ X, const float2* __restric
             kf[m][k] = Kf[(m * M + k) * DF + i];
             dk[m][k] = make_float2(0.f, 0.f);
         }
-    for (int b = 0; b < Bt; b++) {
+    for (int b = bBeg; b < bEnd; b++) {
         float2 dy[M], uk[M];
 #pragma unroll
         for (int m = 0; m < M; m++) {
@@ -665,7 +670,7 @@ __device__ void gcf_mul_bwd_impl(float2* __restrict__ X, const float2* __restric
 #pragma unroll
     for (int m = 0; m < M; m++)
 #pragma unroll
-        for (int k = 0; k < M; k++) Kf[(m * M + k) * DF + i] = dk[m][k];
+        for (int k = 0; k < M; k++) dK[((long)blockIdx.y * M * M + m * M + k) * DF + i] = dk[m][k];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -702,12 +707,13 @@ GCK_INSTANTIATE(9)
         float* out, const float* dy, const float* u, int M, int Bt, int L, int D, int bGroups) {            \
         gcd_corr_impl<G>(out, dy, u, M, Bt, L, D, bGroups);                                                 \
     }                                                                                                       \
-    extern "C" __global__ void gcf_mul_fwd_m##G(float2* X, const float2* Kf, int Bt, int D, int F) {        \
-        gcf_mul_fwd_impl<G>(X, Kf, Bt, D, F);                                                               \
+    extern "C" __global__ void gcf_mul_fwd_m##G(float2* X, const float2* Kf, int Bt, int D, int F,          \
+                                                int bPer) {                                                 \
+        gcf_mul_fwd_impl<G>(X, Kf, Bt, D, F, bPer);                                                         \
     }                                                                                                       \
-    extern "C" __global__ void gcf_mul_bwd_m##G(float2* X, const float2* U, float2* Kf, int Bt, int D,      \
-                                                int F) {                                                    \
-        gcf_mul_bwd_impl<G>(X, U, Kf, Bt, D, F);                                                            \
+    extern "C" __global__ void gcf_mul_bwd_m##G(float2* X, const float2* U, const float2* Kf, float2* dK,   \
+                                                int Bt, int D, int F, int bPer) {                           \
+        gcf_mul_bwd_impl<G>(X, U, Kf, dK, Bt, D, F, bPer);                                                  \
     }
 GCD_INSTANTIATE(1)
 GCD_INSTANTIATE(2)

@@ -42,10 +42,17 @@ class GlobalConvGpuTest {
     /** Sums over lags, states, pairs, batch and time in float32. */
     static final double SUM_TOL = 1e-4;
 
+    /**
+     * -Dcmamba.gconv.maxTestLength=N drops the longer cases (racecheck instruments every shared-memory
+     * access and would take minutes on L 8192; the tiling is the same from a few tiles on).
+     */
+    static final int MAX_LENGTH = Integer.getInteger("cmamba.gconv.maxTestLength", Integer.MAX_VALUE);
+
     static Stream<Arguments> sizes() {
         List<Arguments> a = new ArrayList<>();
         for (int m : new int[]{1, 3})
-            for (int l : new int[]{1, 50, 1000, 8192}) a.add(Arguments.of(m, l));
+            for (int l : new int[]{1, 50, 1000, 8192})
+                if (l <= MAX_LENGTH) a.add(Arguments.of(m, l));
         return a.stream();
     }
 

@@ -63,35 +63,59 @@ public final class GlobalConvBenchmark {
                 default -> throw new IllegalArgumentException("unknown argument " + args[i]);
             }
         }
-        try (CudaBackend g = new CudaBackend(0)) {
+        try (CudaBackend g = new CudaBackend(0); Workspace w = new Workspace(g, tokens)) {
             System.out.println("device: " + g.device().describe());
             double bw = bandwidth(g), fp32 = fp32Rate(g);
             System.out.printf(Locale.ROOT, "ceilings: copy %.0f GB/s (read + write), FP32 FMA %.1f TFLOP/s%n", bw / 1e9, fp32 / 1e12);
             System.out.printf(Locale.ROOT, "M %d, D %d, N %d, B * L = %d tokens; times in ms (median of %d after 2 warm-up runs)%n",
                     M, D, N, tokens, runs);
-            List<String> csv = new ArrayList<>();
-            csv.add("L,B,kernel_fwd,kernel_bwd,direct_fwd,fft_fwd,direct_bwd,fft_bwd,conv_path_fwd,conv_path_bwd,scan_fwd,scan_bwd,"
-                    + "conv_fwd_floor,conv_bwd_floor,scan_fwd_floor,scan_bwd_floor");
-            String head = String.format(Locale.ROOT, "%6s %5s | %7s %7s | %8s %8s %8s %8s | %8s %8s %8s %8s | %6s %6s %6s %6s",
-                    "L", "B", "K fwd", "K bwd", "dir fwd", "fft fwd", "dir bwd", "fft bwd", "conv fwd", "scan fwd", "conv bwd",
-                    "scan bwd", "c/flr", "s/flr", "c/flr", "s/flr");
-            System.out.println(head);
-            Workspace w = new Workspace(g, tokens);
-            for (int l : lengths) {
-                int b = Math.max(1, tokens / l);
-                Row r = measure(g, w, b, l, runs, scan, bw, fp32);
-                String line = String.format(Locale.ROOT,
-                        "%6d %5d | %7.3f %7.3f | %8.3f %8.3f %8.3f %8.3f | %8.3f %8s %8.3f %8s | %6.2f %6s %6.2f %6s",
-                        l, b, r.kFwd, r.kBwd, r.dirFwd, r.fftFwd, r.dirBwd, r.fftBwd, r.convFwd, fmt(r.scanFwd), r.convBwd,
-                        fmt(r.scanBwd), r.convFwd / r.convFwdFloor, ratio(r.scanFwd, r.scanFwdFloor), r.convBwd / r.convBwdFloor,
-                        ratio(r.scanBwd, r.scanBwdFloor));
-                System.out.println(line);
-                csv.add(String.format(Locale.ROOT, "%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f",
-                        l, b, r.kFwd, r.kBwd, r.dirFwd, r.fftFwd, r.dirBwd, r.fftBwd, r.convFwd, r.convBwd, r.scanFwd, r.scanBwd,
-                        r.convFwdFloor, r.convBwdFloor, r.scanFwdFloor, r.scanBwdFloor));
+
+            // phase 1: the two convolution algorithms alone, and the kernel materialisation
+            System.out.println("\nconvolution algorithms (y from u and K; backward du, dK, dDskip), kernel materialisation:");
+            System.out.printf(Locale.ROOT, "%6s %5s | %8s %8s %8s %8s | %8s %8s | %6s %6s%n", "L", "B", "dir fwd", "fft fwd",
+                    "dir bwd", "fft bwd", "K fwd", "K bwd", "K f/fl", "K b/fl");
+            double[][] algo = new double[lengths.length][];
+            for (int i = 0; i < lengths.length; i++) {
+                int l = lengths[i], b = Math.max(1, tokens / l);
+                algo[i] = measureAlgorithms(g, w, b, l, runs);
+                double kf = floorMs((double) M * M * D * l * 4, 2.0 * M * M * D * N * l, bw, fp32);
+                double kb = floorMs((double) M * M * D * l * 4, 4.0 * M * M * D * N * l, bw, fp32);
+                System.out.printf(Locale.ROOT, "%6d %5d | %8.3f %8.3f %8.3f %8.3f | %8.3f %8.3f | %6.2f %6.2f%n", l, b, algo[i][0],
+                        algo[i][1], algo[i][2], algo[i][3], algo[i][4], algo[i][5], algo[i][4] / kf, algo[i][5] / kb);
             }
-            w.close();
-            System.out.println("c/flr, s/flr: the convolution and the scan path over their floors (forward, then backward)");
+            // the crossover: the shortest length from which FFT wins forward + backward at every longer length
+            int crossover = Integer.MAX_VALUE;
+            for (int i = lengths.length - 1; i >= 0; i--) {
+                if (algo[i][1] + algo[i][3] < algo[i][0] + algo[i][2]) crossover = lengths[i];
+                else break;
+            }
+            System.out.println("direct/FFT crossover (forward + backward): FFT from L = "
+                    + (crossover == Integer.MAX_VALUE ? "never in this sweep" : Integer.toString(crossover))
+                    + " (CudaGlobalConv.FFT_MIN_LENGTH is " + CudaGlobalConv.FFT_MIN_LENGTH + ")");
+
+            // phase 2: the whole convolution path (on the measured crossover) against the scan path
+            System.out.println("\nconvolution path (kernel + convolution + gate) against the scan path:");
+            System.out.printf(Locale.ROOT, "%6s %5s %6s | %8s %8s %8s | %8s %8s %8s | %6s %6s %6s %6s%n", "L", "B", "conv", "conv fwd",
+                    "scan fwd", "scan/cv", "conv bwd", "scan bwd", "scan/cv", "c f/fl", "s f/fl", "c b/fl", "s b/fl");
+            List<String> csv = new ArrayList<>();
+            csv.add("L,B,direct_fwd,fft_fwd,direct_bwd,fft_bwd,kernel_fwd,kernel_bwd,conv_algorithm,conv_path_fwd,conv_path_bwd,"
+                    + "scan_fwd,scan_bwd,conv_fwd_floor,conv_bwd_floor,scan_fwd_floor,scan_bwd_floor");
+            for (int i = 0; i < lengths.length; i++) {
+                int l = lengths[i], b = Math.max(1, tokens / l);
+                Path path = l >= crossover ? Path.FFT : Path.DIRECT;
+                double[] r = measurePaths(g, w, b, l, runs, path, scan);
+                double[] cf = convFlops(b, l, path), sf = scanFlops(b, l);
+                double cfl = floorMs(convBytes(b, l, false), cf[0], bw, fp32), cbl = floorMs(convBytes(b, l, true), cf[1], bw, fp32);
+                double sfl = floorMs(scanBytes(b, l, false), sf[0], bw, fp32), sbl = floorMs(scanBytes(b, l, true), sf[1], bw, fp32);
+                System.out.printf(Locale.ROOT, "%6d %5d %6s | %8.3f %8s %8s | %8.3f %8s %8s | %6.2f %6s %6.2f %6s%n", l, b,
+                        path == Path.FFT ? "fft" : "direct", r[0], fmt(r[2]), ratio(r[2], r[0]), r[1], fmt(r[3]), ratio(r[3], r[1]),
+                        r[0] / cfl, ratio(r[2], sfl), r[1] / cbl, ratio(r[3], sbl));
+                csv.add(String.format(Locale.ROOT, "%d,%d,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%s,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f",
+                        l, b, algo[i][0], algo[i][1], algo[i][2], algo[i][3], algo[i][4], algo[i][5], path, r[0], r[1], r[2], r[3],
+                        cfl, cbl, sfl, sbl));
+            }
+            System.out.println("scan/cv: scan time over convolution time (> 1: the convolution path is faster); "
+                    + "f/fl, b/fl: time over the floor, forward and backward");
             String dir = System.getenv("REPORT_DIR");
             if (dir != null) Files.write(Paths.get(dir, "gconv-bench.csv"), csv);
         }
@@ -103,11 +127,6 @@ public final class GlobalConvBenchmark {
 
     private static String ratio(double t, double floor) {
         return Double.isNaN(t) ? "n/a" : String.format(Locale.ROOT, "%.2f", t / floor);
-    }
-
-    record Row(double kFwd, double kBwd, double dirFwd, double fftFwd, double dirBwd, double fftBwd, double convFwd,
-               double convBwd, double scanFwd, double scanBwd, double convFwdFloor, double convBwdFloor,
-               double scanFwdFloor, double scanBwdFloor) {
     }
 
     /** Tensors of tokens * D elements per modality, reshaped to [M, B, L, D] for each L (B * L fixed). */
@@ -183,10 +202,10 @@ public final class GlobalConvBenchmark {
         return v;
     }
 
-    static Row measure(CudaBackend g, Workspace w, int b, int l, int runs, boolean withScan, double bw, double fp32) {
-        Tensor u = w.u.reshape(M, b, l, D), z = w.z.reshape(M, b, l, D), dout = w.dout.reshape(M, b, l, D);
-        Tensor y = w.y.reshape(M, b, l, D), gate = w.gate.reshape(M, b, l, D), dy = w.dy.reshape(M, b, l, D);
-        Tensor du = w.du.reshape(M, b, l, D), dz = w.dz.reshape(M, b, l, D), dyz = w.dyz.reshape(M, b, l, D);
+    /** {direct fwd, FFT fwd, direct bwd, FFT bwd, kernel fwd, kernel bwd} in ms. */
+    static double[] measureAlgorithms(CudaBackend g, Workspace w, int b, int l, int runs) {
+        Tensor u = w.u.reshape(M, b, l, D), y = w.y.reshape(M, b, l, D), du = w.du.reshape(M, b, l, D);
+        Tensor dout = w.dout.reshape(M, b, l, D);
         try (Tensor k = g.empty(DType.F32, M, M, D, l); Tensor dk = g.empty(DType.F32, M, M, D, l)) {
             // direct sums grow as L^2: fewer timed runs where one run is long
             int slow = l >= 4096 ? 3 : runs;
@@ -196,21 +215,31 @@ public final class GlobalConvBenchmark {
             double fftFwd = time(g, runs, () -> CudaGlobalConv.forward(g, Path.FFT, y, u, k, w.dskip));
             double dirBwd = time(g, slow, () -> CudaGlobalConv.backward(g, Path.DIRECT, du, dk, w.dDskip, dout, u, k, w.dskip));
             double fftBwd = time(g, runs, () -> CudaGlobalConv.backward(g, Path.FFT, du, dk, w.dDskip, dout, u, k, w.dskip));
-            // the whole convolution path as a layer runs it: kernel, convolution (AUTO), gate
-            double convFwd = time(g, runs, () -> {
+            return new double[]{dirFwd, fftFwd, dirBwd, fftBwd, kFwd, kBwd};
+        }
+    }
+
+    /** {conv path fwd, conv path bwd, scan fwd, scan bwd} in ms (NaN where the scan is not built). */
+    static double[] measurePaths(CudaBackend g, Workspace w, int b, int l, int runs, Path path, boolean withScan) {
+        Tensor u = w.u.reshape(M, b, l, D), z = w.z.reshape(M, b, l, D), dout = w.dout.reshape(M, b, l, D);
+        Tensor y = w.y.reshape(M, b, l, D), gate = w.gate.reshape(M, b, l, D), dy = w.dy.reshape(M, b, l, D);
+        Tensor du = w.du.reshape(M, b, l, D), dz = w.dz.reshape(M, b, l, D), dyz = w.dyz.reshape(M, b, l, D);
+        try (Tensor k = g.empty(DType.F32, M, M, D, l); Tensor dk = g.empty(DType.F32, M, M, D, l)) {
+            int slow = l >= 4096 && path == Path.DIRECT ? 3 : runs;
+            // the whole convolution path as a layer runs it: kernel, convolution, gate out = y silu(z)
+            double convFwd = time(g, slow, () -> {
                 CudaGlobalConv.kernel(g, k, w.a, w.delta, w.bm, w.cm);
-                CudaGlobalConv.forward(g, y, u, k, w.dskip);
+                CudaGlobalConv.forward(g, path, y, u, k, w.dskip);
                 g.activationForward(Activation.SILU, gate, z);
                 g.mul(gate, gate, y);
             });
-            CudaGlobalConv.forward(g, y, u, k, w.dskip);
-            double convBwd = time(g, runs, () -> {
-                // out = y silu(z): dy = dout silu(z), dz = dout y silu'(z)
+            double convBwd = time(g, slow, () -> {
+                // dy = dout silu(z), dz = dout y silu'(z)
                 g.activationForward(Activation.SILU, gate, z);
                 g.mul(dy, dout, gate);
                 g.mul(dyz, dout, y);
                 g.activationBackward(Activation.SILU, dz, dyz, z);
-                CudaGlobalConv.backward(g, du, dk, w.dDskip, dy, u, k, w.dskip);
+                CudaGlobalConv.backward(g, path, du, dk, w.dDskip, dy, u, k, w.dskip);
                 CudaGlobalConv.kernelBackward(g, w.dA, w.dDelta, w.dB, w.dC, dk, w.a, w.delta, w.bm, w.cm);
             });
             double scanFwd = Double.NaN, scanBwd = Double.NaN;
@@ -234,14 +263,7 @@ public final class GlobalConvBenchmark {
                     System.out.println("scan path skipped: " + notBuilt.getMessage());
                 }
             }
-            Path auto = CudaGlobalConv.resolve(Path.AUTO, M, l);
-            double[] cf = convFlops(b, l, auto), sf = scanFlops(b, l);
-            double convFwdFloor = floorMs(convBytes(b, l, false), cf[0], bw, fp32);
-            double convBwdFloor = floorMs(convBytes(b, l, true), cf[1], bw, fp32);
-            double scanFwdFloor = floorMs(scanBytes(b, l, false), sf[0], bw, fp32);
-            double scanBwdFloor = floorMs(scanBytes(b, l, true), sf[1], bw, fp32);
-            return new Row(kFwd, kBwd, dirFwd, fftFwd, dirBwd, fftBwd, convFwd, convBwd, scanFwd, scanBwd, convFwdFloor,
-                    convBwdFloor, scanFwdFloor, scanBwdFloor);
+            return new double[]{convFwd, convBwd, scanFwd, scanBwd};
         }
     }
 

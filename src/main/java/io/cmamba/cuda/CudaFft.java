@@ -125,10 +125,11 @@ final class CudaFft {
     private static void exec(CudaBackend be, long address, int nfft, long rows, boolean forward) {
         be.context().makeCurrent();
         Plan p = plan(be, nfft, rows, forward);
-        try (DeviceBuffer work = p.workBytes > 0 ? be.scratch(p.workBytes) : null) {
+        // at least a little: cuFFT refuses a null work area even where the plan reports needing none
+        try (DeviceBuffer work = be.scratch(Math.max(p.workBytes, 512))) {
             synchronized (CudaFft.class) {
                 check(cufftSetStream(p.handle, new CUstream_st(raw(be.stream().address()))), "cufftSetStream", p.what);
-                check(cufftSetWorkArea(p.handle, raw(work == null ? 0 : work.address())), "cufftSetWorkArea", p.what);
+                check(cufftSetWorkArea(p.handle, raw(work.address())), "cufftSetWorkArea", p.what);
                 Pointer data = raw(address);
                 if (forward) check(cufftExecR2C(p.handle, new FloatPointer(data), new float2(data)), "cufftExecR2C", p.what);
                 else check(cufftExecC2R(p.handle, new float2(data), new FloatPointer(data)), "cufftExecC2R", p.what);
@@ -137,10 +138,11 @@ final class CudaFft {
     }
 
     /** A JavaCPP pointer with a raw device address (never dereferenced on the host). */
-    private static Pointer raw(long address) {
+    private static Pointer raw(long deviceAddress) {
+        // (the parameter must not be called address: inside the subclass that name is Pointer's field)
         return new Pointer() {
             {
-                this.address = address;
+                address = deviceAddress;
             }
         };
     }

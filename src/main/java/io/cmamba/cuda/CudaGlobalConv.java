@@ -176,7 +176,8 @@ public final class CudaGlobalConv {
         int kg = Math.min(m, 4), tiles = ceil(l, GCD_T);
         long base = (long) ceil(d, 32) * ceil(tiles, 2) * m * ceil(m, kg);
         // split the batch over blocks when the lag tiles alone leave SMs idle; the parts are summed after
-        int groups = (int) Math.max(1, Math.min(Math.min(bt, 8), ceilL(8L * be.device().smCount(), base)));
+        long cap = Math.max(1, (64L << 20) / Math.max(1, dKernel.size())); // parts take at most 256 MiB
+        int groups = (int) Math.max(1, Math.min(Math.min(bt, cap), ceilL(8L * be.device().smCount(), base)));
         int shared = (kg * 2 * GCD_T * 32 + GCD_T * 32) * 4;
         CudaFunction corr = be.kernel(FILE, "gcd_corr_m" + kg);
         Dim3 grid = Dim3.of(ceil(d, 32), ceil(tiles, 2), m * ceil(m, kg) * groups);
@@ -236,7 +237,9 @@ public final class CudaGlobalConv {
             padRows(be, kf, kernel, nfft, pitch);
             CudaFft.forward(be, x.address(), nfft, xRows);
             CudaFft.forward(be, kf.address(), nfft, kRows);
-            be.launch(be.kernel(FILE, "gcf_mul_fwd_m" + m), Dim3.of(ceil((long) d * f, 256)), Dim3.of(256), 0, x, kf, bt, d, f);
+            int[] slices = batchSlices(be, bt, (long) d * f);
+            be.launch(be.kernel(FILE, "gcf_mul_fwd_m" + m), Dim3.of(ceil((long) d * f, 256), slices[0]), Dim3.of(256), 0,
+                    x, kf, bt, d, f, slices[1]);
             CudaFft.inverse(be, x.address(), nfft, xRows);
             be.launch(be.kernel(FILE, "gcf_unpad_transpose"), Dim3.of(ceil(l, 32), ceil(d, 32), m * bt), Dim3.of(32, 8), 0,
                     y, x, u, Dskip, bt, l, d, pitch, 1.0f / nfft);
@@ -257,7 +260,18 @@ public final class CudaGlobalConv {
             CudaFft.forward(be, uf.address(), nfft, xRows);
             CudaFft.forward(be, kf.address(), nfft, kRows);
             // x: DY -> DU = sum_m conj(Kf[m,k]) DY[m]; kf: Kf -> DK = sum_b DY[m,b] conj(U[k,b])
-            be.launch(be.kernel(FILE, "gcf_mul_bwd_m" + m), Dim3.of(ceil((long) d * f, 256)), Dim3.of(256), 0, x, uf, kf, bt, d, f);
+            int[] slices = batchSlices(be, bt, (long) d * f);
+            Dim3 grid = Dim3.of(ceil((long) d * f, 256), slices[0]);
+            CudaFunction mul = be.kernel(FILE, "gcf_mul_bwd_m" + m);
+            if (slices[0] == 1) {
+                be.launch(mul, grid, Dim3.of(256), 0, x, uf, kf, kf, bt, d, f, slices[1]);
+            } else {
+                long n = kRows * pitch; // floats of the spectrum rows, summed slice by slice
+                try (DeviceBuffer parts = be.scratch(4L * slices[0] * n)) {
+                    be.launch(mul, grid, Dim3.of(256), 0, x, uf, kf, parts, bt, d, f, slices[1]);
+                    be.launch(be.kernel(FILE, "gc_sum_parts"), Dim3.of(be.gridFor(n, 256)), Dim3.of(256), 0, kf, parts, slices[0], n);
+                }
+            }
             CudaFft.inverse(be, x.address(), nfft, xRows);
             CudaFft.inverse(be, kf.address(), nfft, kRows);
             be.launch(be.kernel(FILE, "gcf_unpad_transpose"), Dim3.of(ceil(l, 32), ceil(d, 32), m * bt), Dim3.of(32, 8), 0,
@@ -265,6 +279,17 @@ public final class CudaGlobalConv {
             be.launch(be.kernel(FILE, "gcf_unpad_rows"), Dim3.of((int) kRows, ceil(l, 256)), Dim3.of(256), 0,
                     dKernel, kf, l, pitch, 1.0f / nfft);
         }
+    }
+
+    /**
+     * {slices, samples per slice} for the pointwise spectrum kernels: one thread per (d, f) gives
+     * D * F threads, too few at short L, so the batch is split until the GPU is about four times full.
+     */
+    private static int[] batchSlices(CudaBackend be, int bt, long threads) {
+        long want = ceilL(4L * be.device().smCount() * 256, threads);
+        int slices = (int) Math.max(1, Math.min(bt, want));
+        int per = ceil(bt, slices);
+        return new int[]{ceil(bt, per), per};
     }
 
     // ---------------------------------------------------------------- helpers
