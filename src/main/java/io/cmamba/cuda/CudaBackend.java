@@ -153,27 +153,6 @@ public final class CudaBackend implements Backend {
         return module(file).function(name);
     }
 
-    /**
-     * Kernel {@code name} of kernels/{@code file} compiled with preprocessor definitions ("SCAN_NP=64"
-     * becomes #define SCAN_NP 64), so that a file of many template instantiations builds only the one
-     * a call needs. Each set of definitions is its own module and its own cache entry.
-     */
-    public synchronized CudaFunction kernel(String file, String name, String... defines) {
-        if (defines.length == 0) return kernel(file, name);
-        checkOpen();
-        String key = file + " " + String.join(" ", defines);
-        CudaModule m = modules.get(key);
-        if (m == null) {
-            KernelSource src = KernelSource.load(file);
-            StringBuilder text = new StringBuilder();
-            for (String d : defines) text.append("#define ").append(d.replaceFirst("=", " ")).append('\n');
-            text.append("#line 1 \"").append(src.fileName()).append("\"\n").append(src.text());
-            m = new CudaModule(context, src.fileName(), compiler.cubin(KernelSource.of(src.fileName(), text.toString(), src.headers())));
-            modules.put(key, m);
-        }
-        return m.function(name);
-    }
-
     /** Launches on this backend's stream (arguments as in {@link CudaFunction#launch}). */
     public void launch(CudaFunction f, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
         checkOpen();
