@@ -1,13 +1,10 @@
 #!/bin/bash
-# The closing GPU visit: every GPU test, compute-sanitizer memcheck and racecheck over the scan and
-# attention tests, and the scan benchmark. From the project root on the GPU host, after bundling.
+# The closing GPU visit: every GPU test, then the coupled scan benchmark (with its PyTorch peer when
+# torch is present) and the global convolution benchmark. From the project root on the GPU host, after
+# bundling (../shared/gpu-bundle/bundle.sh); logs under $OUT.
 set -uo pipefail
 out=${OUT:-/tmp/cmamba-gpu}
 mkdir -p "$out"
 bash bench/gpu/visit-tests.sh
-launcher=$(ls .gpu-bundle/launcher/junit-platform-console-standalone-*.jar)
-for tool in memcheck racecheck; do
-  timeout 150 bash .gpu-bundle/run.sh sh "compute-sanitizer --tool $tool --target-processes all \$JAVA -jar $launcher execute --class-path \"\$CP\" --select-method io.cmamba.cuda.CoupledScanGpuTest#modalitiesAndStateSizes --select-method io.cmamba.cuda.CoupledScanGpuTest#variableLengthsAndInitialState --select-class io.cmamba.cuda.AttentionGpuTest --include-tag gpu --details=none" > "$out/sanitizer-$tool.log" 2>&1
-  echo "$tool: $(grep -aE 'ERROR SUMMARY|RACECHECK SUMMARY|tests (successful|failed)' "$out/sanitizer-$tool.log" | tr '\n' ' ')"
-done
-timeout 150 bash .gpu-bundle/run.sh java io.cmamba.bench.ScanBenchmark 20 2>&1 | tee "$out/scan-bench.txt"
+timeout 200 bash .gpu-bundle/run.sh java io.cmamba.bench.ScanBenchmark > "$out/scan-bench.txt" 2>&1; tail -12 "$out/scan-bench.txt"
+timeout 120 bash .gpu-bundle/run.sh java io.cmamba.bench.GlobalConvBenchmark > "$out/gconv-bench.txt" 2>&1; tail -14 "$out/gconv-bench.txt"
