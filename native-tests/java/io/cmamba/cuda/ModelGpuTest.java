@@ -47,19 +47,27 @@ class ModelGpuTest {
         }
         List<Parameter> pg = g.parameters(), pc = h.parameters();
         assertEquals(pc.size(), pg.size());
+        // float32 error of a gradient is bounded by the scale of the terms summed into it, not by its own
+        // size: parameters whose gradients are 1e-6 of the largest (dt_proj through delta ~ 1e-3) lose
+        // their relative digits to cancellation. Accept ||gpu - cpu|| <= 2e-3 ||cpu|| + 1e-5 max_p ||cpu_p||.
+        double scale = 0;
+        for (Parameter p : pc) {
+            double n2 = 0;
+            for (double v : p.grad().toDoubles()) n2 += v * v;
+            scale = Math.max(scale, Math.sqrt(n2));
+        }
         for (int i = 0; i < pg.size(); i++) {
             String what = c.architecture() + " gradient of " + pg.get(i).name();
-            double[] ref = pc.get(i).grad().toDoubles();
-            double refNorm = 0;
-            for (double v : ref) refNorm += v * v;
-            if (Math.sqrt(refNorm) < 1e-9) {
-                // exactly zero in exact arithmetic (a key bias under softmax): the GPU must give rounding noise only
-                double g2 = 0;
-                for (double v : pg.get(i).grad().toDoubles()) g2 += v * v;
-                org.junit.jupiter.api.Assertions.assertTrue(Math.sqrt(g2) < 1e-4, what + ": expected ~0, got norm " + Math.sqrt(g2));
-            } else {
-                assertClose(what, new Twin(pg.get(i).grad(), pc.get(i).grad()), 2e-3);
+            double[] gv = pg.get(i).grad().toDoubles(), cv = pc.get(i).grad().toDoubles();
+            double d2 = 0, c2 = 0;
+            for (int k = 0; k < cv.length; k++) {
+                org.junit.jupiter.api.Assertions.assertFalse(Double.isNaN(gv[k]), what + ": element " + k + " is NaN");
+                d2 += (gv[k] - cv[k]) * (gv[k] - cv[k]);
+                c2 += cv[k] * cv[k];
             }
+            double allowed = 2e-3 * Math.sqrt(c2) + 1e-5 * scale;
+            org.junit.jupiter.api.Assertions.assertTrue(Math.sqrt(d2) <= allowed, what + ": difference " + Math.sqrt(d2)
+                    + " > " + allowed + " (norm " + Math.sqrt(c2) + ", largest gradient norm " + scale + ")");
         }
         g.close();
     }
