@@ -18,6 +18,8 @@
 // DH is a compile-time constant (a template parameter instantiated below) so that per-row vectors
 // stay in registers; the host picks the instantiation by name.
 
+#include "common.cuh"
+
 #define ATT_TILE 64
 
 // ---------------------------------------------------------------------------------------------
@@ -54,7 +56,7 @@ __device__ void attn_softmax_impl(float* __restrict__ P, float* __restrict__ lse
     int lane = threadIdx.x % 32;
     if (row >= rows) return;
     float* p = P + row * Lk;
-    float m = -INFINITY;
+    float m = -CM_INF;
     for (int j = lane; j < Lk; j += 32) m = fmaxf(m, p[j]);
     for (int o = 16; o > 0; o >>= 1) m = fmaxf(m, __shfl_xor_sync(0xffffffffu, m, o));
     float s = 0.f;
@@ -219,7 +221,7 @@ __device__ void attn_flash_fwd_impl(float* __restrict__ out, float* __restrict__
         qr[c] = active ? q[((long)b * Lq + i) * W + h * DH + c] * scale : 0.f;
         acc[c] = 0.f;
     }
-    float m = -INFINITY, l = 0.f;
+    float m = -CM_INF, l = 0.f;
     for (int j0 = 0; j0 < Lk; j0 += ATT_TILE) {
         for (int e = threadIdx.x; e < ATT_TILE * DH; e += ATT_TILE) {
             int jj = e / DH, c = e % DH;

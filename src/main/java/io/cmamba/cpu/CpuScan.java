@@ -24,7 +24,10 @@ import static io.cmamba.cpu.CpuBackend.off;
  *       backward runs the same scan in reverse on the pairs (G_t, W_t), W_t = sum_m Abar^m_t dh_dir^m_t.</li>
  * </ul>
  * The backend runs the sequential forms: the (b, d) pairs already give every core independent work, and
- * the parallel form makes extra passes over [L, N] buffers (bench/NOTES-cpu-scan.md has the figures).
+ * the parallel form makes extra passes over the pairs it materialises (bench/NOTES-cpu-scan.md: it takes
+ * 1.3x to 1.6x the CPU time). Both split the work over samples and blocks of {@link #FORWARD_CHANNELS}
+ * channels, steps outermost within a block, so that a 64-byte line of the [M, B, L, D] tensors is read
+ * whole even when a sample's rows are far apart.
  * <p>
  * What the backward keeps ({@link Checkpoints}): s entering every {@link #CHECKPOINT}-th step,
  * [B, ceil(L/T) - 1, D, N], i.e. N / (M T) of the size of u and nothing at all when L <= T. The
@@ -50,7 +53,7 @@ public final class CpuScan {
     /** Chunk length of the two-level pair scan of the parallel form. */
     public static final int SCAN_CHUNK = 16;
 
-    /** Channels one forward task advances together, so that the rows B_t, C_t stay in the L1 cache. */
+    /** Channels advanced together: one cache line of doubles, and the rows B_t, C_t reused from L1. */
     static final int FORWARD_CHANNELS = 8;
 
     // ---------------------------------------------------------------- inputs
@@ -266,19 +269,20 @@ public final class CpuScan {
     // ---------------------------------------------------------------- the associative pair scan
 
     /**
-     * The two-level scan of x_i = G_i x_{i-1} + V_i over the [len, N] pair arrays G, V (step-major), in
-     * steps 0, 1, ..., len-1, or len-1, ..., 0 when {@code reverse}. Writes before[t] = the state entering
-     * step t and returns in {@code last} the state after the final step. Level 1 composes the pairs inside
-     * each chunk of {@link #SCAN_CHUNK} steps (independent across chunks: one thread block each on a GPU);
-     * level 2 carries the state across chunks through the chunk aggregates; level 3 applies each chunk's
-     * carry to its prefixes (independent again). cg and cv are [len, N] scratch.
+     * The two-level scan of x_i = G_i x_{i-1} + V_i over the [len, N] pair arrays g, v (step-major,
+     * from index {@code base}), in steps 0, 1, ..., len-1, or len-1, ..., 0 when {@code reverse}. Writes
+     * before[base + t N ..] = the state entering step t and returns in {@code last} the state after the
+     * final step. Level 1 composes the pairs inside each chunk of {@link #SCAN_CHUNK} steps (independent
+     * across chunks: one thread block each on a GPU); level 2 carries the state across chunks through the
+     * chunk aggregates; level 3 applies each chunk's carry to its prefixes (independent again).
+     * cg and cv are [len, N] scratch.
      */
-    public static void scanPairs(double[] g, double[] v, int len, int n, double[] init, double[] before, double[] last,
+    public static void scanPairs(double[] g, double[] v, int base, int len, int n, double[] init, double[] before, double[] last,
                                  boolean reverse, double[] cg, double[] cv) {
         for (int i0 = 0; i0 < len; i0 += SCAN_CHUNK) {
             int i1 = Math.min(len, i0 + SCAN_CHUNK);
             for (int i = i0; i < i1; i++) {
-                int t = (reverse ? len - 1 - i : i) * n, ci = i * n, pi = ci - n;
+                int t = base + (reverse ? len - 1 - i : i) * n, ci = i * n, pi = ci - n;
                 for (int k = 0; k < n; k++) {
                     if (i == i0) {
                         cg[ci + k] = g[t + k];
@@ -294,7 +298,7 @@ public final class CpuScan {
         for (int i0 = 0; i0 < len; i0 += SCAN_CHUNK) {
             int i1 = Math.min(len, i0 + SCAN_CHUNK);
             for (int i = i0; i < i1; i++) {
-                int t = (reverse ? len - 1 - i : i) * n, pi = (i - 1) * n;
+                int t = base + (reverse ? len - 1 - i : i) * n, pi = (i - 1) * n;
                 for (int k = 0; k < n; k++) before[t + k] = i == i0 ? carry[k] : cg[pi + k] * carry[k] + cv[pi + k];
             }
             int ei = (i1 - 1) * n;
@@ -303,59 +307,79 @@ public final class CpuScan {
         System.arraycopy(carry, 0, last, 0, n);
     }
 
-    /** Per-task buffers of the parallel form, reused over the channels of one task. */
+    /**
+     * Buffers of the parallel form for a block of channels, channel-major ([w, L, N] and Abar
+     * [w, L, M, N]), reused over the blocks of one task. The block is narrowed so that Abar stays near
+     * a million doubles (the parallel form materialises every pair, as a GPU does per chunk).
+     */
     private static final class PairBuffers {
+        final int w;
         final double[] abar, g, v, before, cg, cv, init, last;
+
+        static int width(Args p) {
+            return (int) Math.max(1, Math.min(FORWARD_CHANNELS, (1L << 20) / ((long) p.l * p.n * p.m)));
+        }
 
         PairBuffers(Args p) {
             int ln = p.l * p.n;
-            abar = new double[ln * p.m];
-            g = new double[ln];
-            v = new double[ln];
-            before = new double[ln];
+            w = width(p);
+            abar = new double[w * ln * p.m];
+            g = new double[w * ln];
+            v = new double[w * ln];
+            before = new double[w * ln];
             cg = new double[ln];
             cv = new double[ln];
             init = new double[p.n];
             last = new double[p.n];
         }
-    }
 
-    /**
-     * Level 0 of the parallel form for channel c of sample b: Abar^m_t (kept in buf.abar [L, M, N]) and
-     * the pairs G_t = mean_m Abar^m_t, V_t = mean_m Bbar^m_t u^m_t; the identity pair past the sample's end.
-     */
-    private static void pairs(Args p, int b, int c, PairBuffers buf) {
-        int n = p.n, len = p.len[b];
-        for (int t = 0; t < p.l; t++) {
-            int ti = t * n;
-            if (t >= len) {
-                Arrays.fill(buf.g, ti, ti + n, 1);
-                Arrays.fill(buf.v, ti, ti + n, 0);
-                continue;
-            }
-            Arrays.fill(buf.g, ti, ti + n, 0);
-            Arrays.fill(buf.v, ti, ti + n, 0);
-            for (int mm = 0; mm < p.m; mm++) {
-                int xi = p.x(mm, b, t, c), ri = p.obm + p.row(mm, b, t), ai = p.oa + p.arow(mm, c), abi = (t * p.m + mm) * n;
-                double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
-                for (int k = 0; k < n; k++) {
-                    double ab = Math.exp(dl * p.a[ai + k]);
-                    buf.abar[abi + k] = ab;
-                    buf.g[ti + k] += ab;
-                    buf.v[ti + k] += dl * p.bm[ri + k] * uu;
-                }
-            }
-            for (int k = 0; k < n; k++) {
-                buf.g[ti + k] *= p.invM;
-                buf.v[ti + k] *= p.invM;
-            }
+        int abi(Args p, int ci, int t, int mm) {
+            return ((ci * p.l + t) * p.m + mm) * p.n;
+        }
+
+        int si(Args p, int ci, int t) {
+            return (ci * p.l + t) * p.n;
         }
     }
 
     /**
+     * Level 0 of the parallel form for channels [c0, c0 + w) of sample b: Abar^m_t and the pairs
+     * G_t = mean_m Abar^m_t, V_t = mean_m Bbar^m_t u^m_t, the identity pair past the sample's end.
+     * Steps outermost, channels inside, so that each cache line of u and deltaPre is read once.
+     */
+    private static void pairs(Args p, int b, int c0, int w, PairBuffers buf) {
+        int n = p.n, len = p.len[b];
+        for (int t = 0; t < p.l; t++)
+            for (int ci = 0; ci < w; ci++) {
+                int c = c0 + ci, si = buf.si(p, ci, t);
+                if (t >= len) {
+                    Arrays.fill(buf.g, si, si + n, 1);
+                    Arrays.fill(buf.v, si, si + n, 0);
+                    continue;
+                }
+                Arrays.fill(buf.g, si, si + n, 0);
+                Arrays.fill(buf.v, si, si + n, 0);
+                for (int mm = 0; mm < p.m; mm++) {
+                    int xi = p.x(mm, b, t, c), ri = p.obm + p.row(mm, b, t), ai = p.oa + p.arow(mm, c), abi = buf.abi(p, ci, t, mm);
+                    double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
+                    for (int k = 0; k < n; k++) {
+                        double ab = Math.exp(dl * p.a[ai + k]);
+                        buf.abar[abi + k] = ab;
+                        buf.g[si + k] += ab;
+                        buf.v[si + k] += dl * p.bm[ri + k] * uu;
+                    }
+                }
+                for (int k = 0; k < n; k++) {
+                    buf.g[si + k] *= p.invM;
+                    buf.v[si + k] *= p.invM;
+                }
+            }
+    }
+
+    /**
      * The parallel (G, V) form; same contract and result as {@link #forwardSequential} up to rounding.
-     * Tasks are (sample, block of channels); each channel runs level 0 ({@link #pairs}), the pair scan,
-     * then every output from s_{t-1}.
+     * Tasks are (sample, block of channels): level 0 for the block ({@link #pairs}), the pair scan of
+     * each channel, then every output from s_{t-1}.
      */
     public static Checkpoints forwardParallel(ScanInputs in, Tensor out, Tensor finalState) {
         OpChecks.scanOutputs(in, out, finalState);
@@ -363,24 +387,27 @@ public final class CpuScan {
         Checkpoints cp = new Checkpoints(p);
         double[] o = data(out), fs = finalState == null ? null : data(finalState), saved = cp.states();
         int oo = off(out), ofs = finalState == null ? 0 : off(finalState), n = p.n;
-        int blocks = ceilDiv(p.d, FORWARD_CHANNELS);
-        Parallel.forEach(p.nb * blocks, (long) FORWARD_CHANNELS * p.l * p.n * p.m * 16, task -> {
-            int b = task / blocks, c0 = task % blocks * FORWARD_CHANNELS, c1 = Math.min(p.d, c0 + FORWARD_CHANNELS);
-            int len = p.len[b];
+        int bw = PairBuffers.width(p), blocks = ceilDiv(p.d, bw);
+        Parallel.forEach(p.nb * blocks, (long) bw * p.l * p.n * p.m * 16, task -> {
+            int b = task / blocks, c0 = task % blocks * bw, w = Math.min(p.d, c0 + bw) - c0, len = p.len[b];
             PairBuffers buf = new PairBuffers(p);
-            for (int c = c0; c < c1; c++) {
-                pairs(p, b, c, buf);
+            pairs(p, b, c0, w, buf);
+            for (int ci = 0; ci < w; ci++) {
+                int c = c0 + ci, base = buf.si(p, ci, 0);
                 p.loadInitial(b, c, buf.init, 0);
-                scanPairs(buf.g, buf.v, p.l, n, buf.init, buf.before, buf.last, false, buf.cg, buf.cv);
-                for (int t = 0; t < p.l; t++) {
-                    if (t > 0 && t % CHECKPOINT == 0) System.arraycopy(buf.before, t * n, saved, cp.at(b, t / CHECKPOINT, c), n);
-                    for (int mm = 0; mm < p.m; mm++) {
-                        int xi = p.x(mm, b, t, c);
-                        if (t >= len) {
-                            o[oo + xi] = 0;
-                            continue;
-                        }
-                        int ri = p.row(mm, b, t), abi = (t * p.m + mm) * n, si = t * n;
+                scanPairs(buf.g, buf.v, base, p.l, n, buf.init, buf.before, buf.last, false, buf.cg, buf.cv);
+                for (int j = 1; j * CHECKPOINT < p.l; j++) System.arraycopy(buf.before, base + j * CHECKPOINT * n, saved, cp.at(b, j, c), n);
+                if (fs != null) System.arraycopy(buf.last, 0, fs, ofs + (b * p.d + c) * n, n);
+            }
+            for (int t = 0; t < p.l; t++)
+                for (int mm = 0; mm < p.m; mm++) {
+                    if (t >= len) {
+                        Arrays.fill(o, oo + p.x(mm, b, t, c0), oo + p.x(mm, b, t, c0 + w), 0);
+                        continue;
+                    }
+                    int ri = p.row(mm, b, t);
+                    for (int ci = 0; ci < w; ci++) {
+                        int c = c0 + ci, xi = p.x(mm, b, t, c), abi = buf.abi(p, ci, t, mm), si = buf.si(p, ci, t);
                         double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
                         double y = p.ds[p.ods + mm * p.d + c] * uu;
                         for (int k = 0; k < n; k++)
@@ -389,8 +416,6 @@ public final class CpuScan {
                         o[oo + xi] = y * zz * sigmoid(zz);
                     }
                 }
-                if (fs != null) System.arraycopy(buf.last, 0, fs, ofs + (b * p.d + c) * n, n);
-            }
         });
         return cp;
     }
@@ -401,17 +426,21 @@ public final class CpuScan {
      * Where backward tasks add the sums dA, dDskip (over samples) and dB, dC (over channels) with no
      * two tasks writing one element: tasks are (block of samples, group of channels), with one partial
      * of dA, dDskip per sample block and of dB, dC per channel group, summed in a fixed order at the
-     * end, so the result does not depend on scheduling. Channel groups (each a copy of dB and dC) exist
-     * only when there are fewer samples than threads.
+     * end, so the result does not depend on scheduling. There are about four tasks per thread, so that a
+     * thread held up elsewhere does not stall the op; channel groups (each a copy of dB and dC, at most
+     * 16 M doubles in all) make up the count when there are few samples, and hold whole blocks of
+     * {@link #FORWARD_CHANNELS} channels.
      */
     private static final class Partition {
-        final int bBlocks, dGroups;
+        final int bBlocks, dGroups, channelBlocks;
         final double[][] dA, dDs, dB, dC;
 
         Partition(Args p) {
             int threads = Parallel.threads();
-            bBlocks = Math.min(p.nb, 4 * threads);
-            dGroups = p.nb >= threads ? 1 : Math.min(p.d, ceilDiv(2 * threads, p.nb));
+            channelBlocks = ceilDiv(p.d, FORWARD_CHANNELS);
+            bBlocks = Math.max(1, Math.min(p.nb, 4 * threads));
+            long bcSize = (long) p.m * p.nb * p.l * p.n;
+            dGroups = (int) Math.max(1, Math.min(Math.min(channelBlocks, ceilDiv(4 * threads, bBlocks)), (1L << 24) / Math.max(1, 2 * bcSize)));
             dA = new double[bBlocks][p.m * p.d * p.n];
             dDs = new double[bBlocks][p.m * p.d];
             dB = new double[dGroups][p.m * p.nb * p.l * p.n];
@@ -431,11 +460,11 @@ public final class CpuScan {
         }
 
         int c0(Args p, int task) {
-            return (int) ((long) p.d * (task % dGroups) / dGroups);
+            return Math.min(p.d, channelBlocks * (task % dGroups) / dGroups * FORWARD_CHANNELS);
         }
 
         int c1(Args p, int task) {
-            return (int) ((long) p.d * (task % dGroups + 1) / dGroups);
+            return Math.min(p.d, channelBlocks * (task % dGroups + 1) / dGroups * FORWARD_CHANNELS);
         }
 
         void reduce(ScanGrads g) {
@@ -482,14 +511,14 @@ public final class CpuScan {
             else System.arraycopy(dfin, odfin + (b * p.d + c) * p.n, g, go, p.n);
         }
 
-        /** Padded steps get exactly zero gradients. */
-        void zeroPadded(Args p, int b, int c) {
+        /** Padded steps of channels [c0, c1) get exactly zero gradients. */
+        void zeroPadded(Args p, int b, int c0, int c1) {
             for (int mm = 0; mm < p.m; mm++)
                 for (int t = p.len[b]; t < p.l; t++) {
-                    int xi = p.x(mm, b, t, c);
-                    du[odu + xi] = 0;
-                    ddp[oddp + xi] = 0;
-                    dz[odz + xi] = 0;
+                    int x0 = p.x(mm, b, t, c0), x1 = p.x(mm, b, t, c1);
+                    Arrays.fill(du, odu + x0, odu + x1, 0);
+                    Arrays.fill(ddp, oddp + x0, oddp + x1, 0);
+                    Arrays.fill(dz, odz + x0, odz + x1, 0);
                 }
         }
     }
@@ -531,9 +560,11 @@ public final class CpuScan {
     /**
      * The reverse scan of MODEL.md step by step: g_{t-1} = G_t g_t + sum_m Abar^m_t dh_dir^m_t from
      * g_{len-1} = dFinalState (or 0), with H^m_t = dh_dir^m_t + g_t / M the gradient reaching h^m_t;
-     * dInitialState = g_{-1}. Per (b, d), the intervals of {@link #CHECKPOINT} steps are visited last to
-     * first: each is recomputed forward from its checkpoint, keeping its s_{t-1} and Abar, then walked
-     * backwards. With {@code saved} null the checkpoints are first recomputed by a forward pass.
+     * dInitialState = g_{-1}. Per sample and block of {@link #FORWARD_CHANNELS} channels, the intervals of
+     * {@link #CHECKPOINT} steps are visited last to first: each is recomputed forward from its checkpoint,
+     * keeping its s_{t-1} and Abar, then walked backwards (steps outermost, channels inside, so that each
+     * cache line of the [M, B, L, D] tensors is read whole). With {@code saved} null the checkpoints are
+     * first recomputed by a forward pass.
      */
     public static void backwardSequential(ScanInputs in, Checkpoints saved, Tensor dout, Tensor dFinalState, ScanGrads grads) {
         OpChecks.scanGrads(in, dout, dFinalState, grads);
@@ -542,63 +573,69 @@ public final class CpuScan {
         double[] cpStates = saved == null ? null : saved.states();
         Outs os = new Outs(dout, dFinalState, grads);
         Partition part = new Partition(p);
-        int m = p.m, n = p.n, T = CHECKPOINT, intervals = ceilDiv(p.l, T);
+        int m = p.m, n = p.n, T = CHECKPOINT, intervals = Math.max(1, ceilDiv(p.l, T)), bw = FORWARD_CHANNELS;
         Parallel.forEach(part.tasks(), (long) p.nb * p.d * p.l * n * m * 30 / part.tasks(), task -> {
             double[] pdA = part.dA[task / part.dGroups], pdDs = part.dDs[task / part.dGroups];
             double[] pdB = part.dB[task % part.dGroups], pdC = part.dC[task % part.dGroups];
-            double[] bounds = new double[Math.max(1, intervals) * n], s = new double[n], gs = new double[n], vs = new double[n];
-            double[] sPrev = new double[T * n], abar = new double[T * m * n], g = new double[n], w = new double[n];
+            double[] bounds = new double[intervals * bw * n], s = new double[bw * n], g = new double[bw * n];
+            double[] gs = new double[n], vs = new double[n], w = new double[n];
+            double[] sPrev = new double[T * bw * n], abar = new double[T * bw * m * n];
             for (int b = part.b0(p, task); b < part.b1(p, task); b++) {
                 int len = p.len[b], used = ceilDiv(len, T);
-                for (int c = part.c0(p, task); c < part.c1(p, task); c++) {
-                    os.zeroPadded(p, b, c);
-                    p.loadInitial(b, c, bounds, 0);
+                for (int c0 = part.c0(p, task); c0 < part.c1(p, task); c0 += bw) {
+                    int cw = Math.min(part.c1(p, task), c0 + bw) - c0;
+                    os.zeroPadded(p, b, c0, c0 + cw);
+                    // bounds[(j cw + ci) N ..]: s entering interval j of channel c0 + ci
+                    for (int ci = 0; ci < cw; ci++) p.loadInitial(b, c0 + ci, bounds, ci * n);
                     if (cpStates != null) {
-                        for (int j = 1; j < used; j++) System.arraycopy(cpStates, saved.at(b, j, c), bounds, j * n, n);
+                        for (int j = 1; j < used; j++)
+                            for (int ci = 0; ci < cw; ci++) System.arraycopy(cpStates, saved.at(b, j, c0 + ci), bounds, (j * cw + ci) * n, n);
                     } else {
-                        System.arraycopy(bounds, 0, s, 0, n);
+                        System.arraycopy(bounds, 0, s, 0, cw * n);
                         for (int t = 0; t < len; t++) {
-                            if (t > 0 && t % T == 0) System.arraycopy(s, 0, bounds, t / T * n, n);
-                            step(p, b, t, c, s, 0, gs, vs, null, 0);
+                            if (t > 0 && t % T == 0) System.arraycopy(s, 0, bounds, t / T * cw * n, cw * n);
+                            for (int ci = 0; ci < cw; ci++) step(p, b, t, c0 + ci, s, ci * n, gs, vs, null, 0);
                         }
                     }
-                    os.loadFinal(p, b, c, g, 0);
+                    for (int ci = 0; ci < cw; ci++) os.loadFinal(p, b, c0 + ci, g, ci * n);
                     for (int j = used - 1; j >= 0; j--) {
                         int t0 = j * T, t1 = Math.min(len, t0 + T);
                         // forward over the interval, as step() does, keeping s_{t-1} and Abar
-                        System.arraycopy(bounds, j * n, s, 0, n);
-                        for (int t = t0; t < t1; t++) {
-                            int si = (t - t0) * n;
-                            System.arraycopy(s, 0, sPrev, si, n);
-                            Arrays.fill(gs, 0);
-                            Arrays.fill(vs, 0);
-                            for (int mm = 0; mm < m; mm++) {
-                                int xi = p.x(mm, b, t, c), ri = p.obm + p.row(mm, b, t), ai = p.oa + p.arow(mm, c);
-                                int abi = ((t - t0) * m + mm) * n;
-                                double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
+                        System.arraycopy(bounds, j * cw * n, s, 0, cw * n);
+                        for (int t = t0; t < t1; t++)
+                            for (int ci = 0; ci < cw; ci++) {
+                                int c = c0 + ci, so = ci * n, slot = (t - t0) * cw + ci;
+                                System.arraycopy(s, so, sPrev, slot * n, n);
+                                Arrays.fill(gs, 0);
+                                Arrays.fill(vs, 0);
+                                for (int mm = 0; mm < m; mm++) {
+                                    int xi = p.x(mm, b, t, c), ri = p.obm + p.row(mm, b, t), ai = p.oa + p.arow(mm, c), abi = (slot * m + mm) * n;
+                                    double dl = softplus(p.dp[p.odp + xi]), uu = p.u[p.ou + xi];
+                                    for (int k = 0; k < n; k++) {
+                                        double ab = Math.exp(dl * p.a[ai + k]);
+                                        abar[abi + k] = ab;
+                                        gs[k] += ab;
+                                        vs[k] += dl * p.bm[ri + k] * uu;
+                                    }
+                                }
+                                for (int k = 0; k < n; k++) s[so + k] = gs[k] * p.invM * s[so + k] + vs[k] * p.invM;
+                            }
+                        // and backwards through it
+                        for (int t = t1 - 1; t >= t0; t--)
+                            for (int ci = 0; ci < cw; ci++) {
+                                int slot = (t - t0) * cw + ci, go = ci * n;
+                                Arrays.fill(w, 0);
+                                for (int mm = 0; mm < m; mm++)
+                                    localGrads(p, os, b, t, mm, c0 + ci, sPrev, slot * n, abar, (slot * m + mm) * n, g, go, w, 0, pdA, pdDs, pdB, pdC);
                                 for (int k = 0; k < n; k++) {
-                                    double ab = Math.exp(dl * p.a[ai + k]);
-                                    abar[abi + k] = ab;
-                                    gs[k] += ab;
-                                    vs[k] += dl * p.bm[ri + k] * uu;
+                                    double gt = 0;
+                                    for (int mm = 0; mm < m; mm++) gt += abar[(slot * m + mm) * n + k];
+                                    g[go + k] = gt * p.invM * g[go + k] + w[k];
                                 }
                             }
-                            for (int k = 0; k < n; k++) s[k] = gs[k] * p.invM * s[k] + vs[k] * p.invM;
-                        }
-                        // and backwards through it
-                        for (int t = t1 - 1; t >= t0; t--) {
-                            int si = (t - t0) * n;
-                            Arrays.fill(w, 0);
-                            for (int mm = 0; mm < m; mm++)
-                                localGrads(p, os, b, t, mm, c, sPrev, si, abar, ((t - t0) * m + mm) * n, g, 0, w, 0, pdA, pdDs, pdB, pdC);
-                            for (int k = 0; k < n; k++) {
-                                double gt = 0;
-                                for (int mm = 0; mm < m; mm++) gt += abar[((t - t0) * m + mm) * n + k];
-                                g[k] = gt * p.invM * g[k] + w[k];
-                            }
-                        }
                     }
-                    if (os.dinit != null) System.arraycopy(g, 0, os.dinit, os.odinit + (b * p.d + c) * n, n);
+                    if (os.dinit != null)
+                        for (int ci = 0; ci < cw; ci++) System.arraycopy(g, ci * n, os.dinit, os.odinit + (b * p.d + c0 + ci) * n, n);
                 }
             }
         });
@@ -623,30 +660,39 @@ public final class CpuScan {
             double[] pdA = part.dA[task / part.dGroups], pdDs = part.dDs[task / part.dGroups];
             double[] pdB = part.dB[task % part.dGroups], pdC = part.dC[task % part.dGroups];
             PairBuffers buf = new PairBuffers(p);
-            double[] w = new double[l * n], gAfter = new double[l * n], sPrev = new double[l * n];
-            double[] wAgain = new double[l * n]; // localGrads recomputes W: already used, discarded
+            int bw = buf.w;
+            double[] w = new double[bw * l * n], gAfter = new double[bw * l * n];
+            double[] wAgain = new double[n]; // localGrads recomputes W: already used, discarded
             for (int b = part.b0(p, task); b < part.b1(p, task); b++) {
                 int len = p.len[b];
-                for (int c = part.c0(p, task); c < part.c1(p, task); c++) {
-                    os.zeroPadded(p, b, c);
-                    pairs(p, b, c, buf);
-                    p.loadInitial(b, c, buf.init, 0);
-                    scanPairs(buf.g, buf.v, l, n, buf.init, sPrev, buf.last, false, buf.cg, buf.cv);
+                for (int c0 = part.c0(p, task); c0 < part.c1(p, task); c0 += bw) {
+                    int cw = Math.min(part.c1(p, task), c0 + bw) - c0;
+                    os.zeroPadded(p, b, c0, c0 + cw);
+                    pairs(p, b, c0, cw, buf);
                     // W_t = sum_m Abar^m_t dy^m_t C^m_t; (1, 0) past the end, as G already is
                     Arrays.fill(w, 0);
                     for (int t = 0; t < len; t++)
                         for (int mm = 0; mm < m; mm++) {
-                            int xi = p.x(mm, b, t, c), ri = p.ocm + p.row(mm, b, t), abi = (t * m + mm) * n;
-                            double zz = p.z[p.oz + xi], dy = os.go[os.ogo + xi] * zz * sigmoid(zz);
-                            for (int k = 0; k < n; k++) w[t * n + k] += buf.abar[abi + k] * dy * p.cm[ri + k];
+                            int ri = p.ocm + p.row(mm, b, t);
+                            for (int ci = 0; ci < cw; ci++) {
+                                int xi = p.x(mm, b, t, c0 + ci), abi = buf.abi(p, ci, t, mm), wi = buf.si(p, ci, t);
+                                double zz = p.z[p.oz + xi], dy = os.go[os.ogo + xi] * zz * sigmoid(zz);
+                                for (int k = 0; k < n; k++) w[wi + k] += buf.abar[abi + k] * dy * p.cm[ri + k];
+                            }
                         }
-                    os.loadFinal(p, b, c, buf.init, 0);
-                    scanPairs(buf.g, w, l, n, buf.init, gAfter, buf.last, true, buf.cg, buf.cv);
+                    for (int ci = 0; ci < cw; ci++) {
+                        int c = c0 + ci, base = buf.si(p, ci, 0);
+                        p.loadInitial(b, c, buf.init, 0);
+                        scanPairs(buf.g, buf.v, base, l, n, buf.init, buf.before, buf.last, false, buf.cg, buf.cv);
+                        os.loadFinal(p, b, c, buf.init, 0);
+                        scanPairs(buf.g, w, base, l, n, buf.init, gAfter, buf.last, true, buf.cg, buf.cv);
+                        if (os.dinit != null) System.arraycopy(buf.last, 0, os.dinit, os.odinit + (b * p.d + c) * n, n);
+                    }
                     for (int t = 0; t < len; t++)
-                        for (int mm = 0; mm < m; mm++)
-                            localGrads(p, os, b, t, mm, c, sPrev, t * n, buf.abar, (t * m + mm) * n, gAfter, t * n, wAgain, t * n,
-                                    pdA, pdDs, pdB, pdC);
-                    if (os.dinit != null) System.arraycopy(buf.last, 0, os.dinit, os.odinit + (b * p.d + c) * n, n);
+                        for (int ci = 0; ci < cw; ci++)
+                            for (int mm = 0; mm < m; mm++)
+                                localGrads(p, os, b, t, mm, c0 + ci, buf.before, buf.si(p, ci, t), buf.abar, buf.abi(p, ci, t, mm),
+                                        gAfter, buf.si(p, ci, t), wAgain, 0, pdA, pdDs, pdB, pdC);
                 }
             }
         });

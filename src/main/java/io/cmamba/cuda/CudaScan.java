@@ -1,5 +1,6 @@
 package io.cmamba.cuda;
 
+import io.cmamba.tensor.DType;
 import io.cmamba.tensor.Saved;
 import io.cmamba.tensor.ScanGrads;
 import io.cmamba.tensor.ScanInputs;
@@ -20,6 +21,9 @@ import java.nio.ByteOrder;
  * {@link #CHUNK_STEPS}-th step ({@link ChunkStates}); the backward recomputes the rest.
  */
 public final class CudaScan {
+    static final int CHUNK = 16;
+    static final int MAX_MODALITIES = 8;
+
     private CudaScan() {
     }
 

@@ -1,58 +1,123 @@
 package io.cmamba.data;
 
+import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /**
- * The built-in multimodal dataset: three modalities ("text" F 24 L 20, "audio" F 12 L 32, "vision"
- * F 8 L 24) with variable true lengths, whose label needs an interaction between modalities ACROSS
- * TIME. Generative process per sample, in normalised time u in [0, 1) of each modality's true length:
+ * The built-in multimodal dataset, the project's default: three modalities ("text" F 24 L 20,
+ * "audio" F 12 L 32, "vision" F 8 L 24) with variable true lengths, whose label needs an interaction
+ * between modalities ACROSS TIME.
+ *
+ * <h2>Generative process</h2>
+ * Fixed for a seed: per modality an event pattern and a distractor pattern, unit vectors in R^F_m, the
+ * distractor orthogonal to the event. Per sample, with times u in [0, 1) normalised by each modality's
+ * own true length (an event at u sits at step floor(u * len_m), so after the model's length-aware
+ * pooling to a common length the modalities line up):
  * <ol>
- *   <li>text carries a cue event of sign a (+1 or -1) at time u0: the pattern +-P_text over two steps;</li>
- *   <li>audio carries a response event (pattern P_audio) at time u1: with probability 1/2 shortly AFTER
- *       the cue (u1 - u0 in [0.04, 0.2]: c = +1), otherwise before it or long after (c = -1);</li>
- *   <li>vision carries a steady level v in [-1, 1] (the pattern P_vision times v at every valid step);</li>
- *   <li>each of text and audio also carries a distractor event of another pattern at a random time; all
- *       features get Gaussian noise (sd 0.5); padding past the true length is zero.</li>
+ *   <li>true lengths len_m = ceil(L_m * U(0.6, 1)), independently per modality; features past len_m are 0;</li>
+ *   <li>text: K cue events (K = 2 or 4 with equal odds) at times spaced at least {@value #CUE_GAP} apart,
+ *       half of them with sign +1 and half -1 in random order; a cue is +-{@value #EVENT} * P_text over two
+ *       steps;</li>
+ *   <li>audio: one response event at u_r = u_k + delta, right after a cue k chosen uniformly, with
+ *       delta ~ U(0.06, 0.12) (less than the cue spacing, so cue k is the LAST cue before the response);
+ *       its amplitude (0.75 + g) * P_audio carries the strength g ~ U(0.25, 2.75);</li>
+ *   <li>vision: a steady level v ~ U(-0.5, 0.5), {@value #EVENT} * v * P_vision at every valid step;</li>
+ *   <li>every modality also gets one distractor event ({@value #EVENT} * its distractor pattern, two
+ *       steps, at a uniform time) and i.i.d. Gaussian noise of sd {@value #NOISE} at every valid step.</li>
  * </ol>
- * label = clip(2 a c + 0.5 v + N(0, 0.1^2), -3, 3); class = label > 0. Text alone knows a but not c,
- * audio alone knows nothing of a, so a unimodal model is near chance on the sign; max-pooled
- * per-modality summaries keep whether events happened but lose when, which the order needs; a model
- * whose chains share state over time can see the cue's trace when the response arrives.
- * Deterministic from the seed; the three splits come from independent streams of it.
+ * Regression label y = clip(s_k * g + v + N(0, 0.1^2), -3, 3), where s_k is the sign of the cue the
+ * response follows. Class labels, by the sentiment benchmarks' conventions on y: 2 classes
+ * (y >= 0, the "has-0" split), 3 classes (sign of rint(y): negative, neutral, positive) or 7 classes
+ * (rint(y) + 3), with rint rounding half to even as the metrics do.
+ *
+ * <h2>Why it needs coupling over time</h2>
+ * The sign of y is decided by which cue the audio response comes right after. Text alone sees K/2
+ * cues of each sign and nothing tells it which one will be answered: chance on the sign. Audio alone
+ * knows when the response came and how strong it is but not the sign: chance. Vision gives only the
+ * small offset v. Max-pooling each modality over time keeps which events happened (and the text
+ * summary is the same for either order of the signs, since every cue pattern appears with both signs)
+ * but loses when, so late fusion of pooled summaries also stays near chance on the sign. A model whose
+ * chains share state over time has the most recent cue's trace in its state when the audio response
+ * arrives and can read the sign there.
+ *
+ * <p>Deterministic from the seed: the patterns come first from it, then the three splits from
+ * independent streams split off it, so a split's samples do not depend on the other splits' sizes.
  */
 public final class SyntheticDataset {
     public static final String[] MODALITIES = {"text", "audio", "vision"};
     public static final int[] FEATURES = {24, 12, 8};
     public static final int[] LENGTHS = {20, 32, 24};
-    private static final double NOISE = 0.5, EVENT = 2.0;
+    /** Default split sizes: training the default model on them takes a few minutes on two CPU cores. */
+    public static final int TRAIN = 2000, VALID = 400, TEST = 400;
+    static final double NOISE = 0.5, EVENT = 2.0, CUE_GAP = 0.15;
+    static final double DELAY_MIN = 0.06, DELAY_MAX = 0.12;
+    /** Cues lie in [CUE_START, CUE_END], so the response after the last one still fits before u = 1. */
+    static final double CUE_START = 0.05, CUE_END = 0.82;
+    static final int TEXT = 0, AUDIO = 1, VISION = 2;
 
     private SyntheticDataset() {
     }
 
-    /** The default sizes: 2000 / 400 / 400 samples. */
+    /** The default sizes (2000 / 400 / 400 samples), binary class labels. */
     public static Dataset create(long seed) {
-        return create(seed, 2000, 400, 400);
+        return create(seed, TRAIN, VALID, TEST);
     }
 
+    /** Binary class labels (y >= 0). */
     public static Dataset create(long seed, int train, int valid, int test) {
+        return create(seed, train, valid, test, 2);
+    }
+
+    /**
+     * @param classes 2, 3 or 7: how the class labels are derived from the regression label (see the
+     *                class comment); the regression labels are the same for every choice
+     */
+    public static Dataset create(long seed, int train, int valid, int test, int classes) {
         if (train < 1 || valid < 1 || test < 1)
             throw new IllegalArgumentException("dataset sizes must be >= 1, got " + train + "/" + valid + "/" + test);
+        if (classes != 2 && classes != 3 && classes != 7)
+            throw new IllegalArgumentException("classes must be 2, 3 or 7, got " + classes);
         SplittableRandom root = new SplittableRandom(seed);
-        double[][] patterns = new double[MODALITIES.length * 2][];
+        double[][] patterns = patterns(root);
+        return new Dataset("synthetic", MODALITIES.clone(), split("train", train, root.split(), patterns, classes),
+                split("valid", valid, root.split(), patterns, classes),
+                split("test", test, root.split(), patterns, classes), classes, 3);
+    }
+
+    /**
+     * The seed's patterns: index 2m is modality m's event pattern, 2m + 1 its distractor pattern
+     * (unit vectors, the distractor orthogonal to the event). Tests use them as matched filters.
+     */
+    static double[][] patterns(long seed) {
+        return patterns(new SplittableRandom(seed));
+    }
+
+    private static double[][] patterns(SplittableRandom root) {
+        double[][] p = new double[MODALITIES.length * 2][];
         for (int m = 0; m < MODALITIES.length; m++) {
-            patterns[2 * m] = unit(root, FEATURES[m]);      // the event pattern
-            patterns[2 * m + 1] = unit(root, FEATURES[m]);  // the distractor pattern
+            double[] event = unit(root, FEATURES[m]), distractor = unit(root, FEATURES[m]);
+            double dot = 0;
+            for (int j = 0; j < event.length; j++) dot += event[j] * distractor[j];
+            for (int j = 0; j < event.length; j++) distractor[j] -= dot * event[j];
+            normalise(distractor);
+            p[2 * m] = event;
+            p[2 * m + 1] = distractor;
         }
-        return new Dataset("synthetic", MODALITIES.clone(), split("train", train, root.split(), patterns),
-                split("valid", valid, root.split(), patterns), split("test", test, root.split(), patterns), 2, 3);
+        return p;
     }
 
     private static double[] unit(SplittableRandom r, int n) {
         double[] p = new double[n];
-        double s = 0;
-        for (int i = 0; i < n; i++) s += (p[i] = gaussian(r)) * p[i];
-        for (int i = 0; i < n; i++) p[i] /= Math.sqrt(s);
+        for (int i = 0; i < n; i++) p[i] = gaussian(r);
+        normalise(p);
         return p;
+    }
+
+    private static void normalise(double[] p) {
+        double s = 0;
+        for (double v : p) s += v * v;
+        s = Math.sqrt(s);
+        for (int i = 0; i < p.length; i++) p[i] /= s;
     }
 
     private static double gaussian(SplittableRandom r) {
@@ -61,39 +126,78 @@ public final class SyntheticDataset {
         return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
     }
 
-    private static Split split(String name, int n, SplittableRandom r, double[][] patterns) {
+    private static double uniform(SplittableRandom r, double lo, double hi) {
+        return lo + (hi - lo) * r.nextDouble();
+    }
+
+    /** The class of regression label y for 2, 3 or 7 classes (see the class comment). */
+    static int classOf(double y, int classes) {
+        double k = Math.rint(Math.max(-3, Math.min(3, y)));
+        return switch (classes) {
+            case 2 -> y >= 0 ? 1 : 0;
+            case 3 -> k < 0 ? 0 : k == 0 ? 1 : 2;
+            case 7 -> (int) k + 3;
+            default -> throw new IllegalArgumentException("classes must be 2, 3 or 7, got " + classes);
+        };
+    }
+
+    /**
+     * K sorted cue times in [CUE_START, CUE_END], consecutive ones at least CUE_GAP apart, uniform over
+     * all such arrangements: K sorted uniforms on the shortened interval, then the gaps added back.
+     */
+    static double[] cueTimes(SplittableRandom r, int k) {
+        double span = CUE_END - CUE_START - (k - 1) * CUE_GAP;
+        double[] t = new double[k];
+        for (int i = 0; i < k; i++) t[i] = r.nextDouble() * span;
+        Arrays.sort(t);
+        for (int i = 0; i < k; i++) t[i] += CUE_START + i * CUE_GAP;
+        return t;
+    }
+
+    private static Split split(String name, int n, SplittableRandom r, double[][] patterns, int classes) {
         int mCount = MODALITIES.length;
         float[][] features = new float[mCount][];
         int[][] lengths = new int[mCount][n];
         for (int m = 0; m < mCount; m++) features[m] = new float[n * LENGTHS[m] * FEATURES[m]];
         float[] labels = new float[n];
-        int[] classes = new int[n];
+        int[] classLabels = new int[n];
         for (int s = 0; s < n; s++) {
-            for (int m = 0; m < mCount; m++) lengths[m][s] = (int) Math.ceil(LENGTHS[m] * (0.6 + 0.4 * r.nextDouble()));
-            double a = r.nextBoolean() ? 1 : -1;
-            boolean follows = r.nextBoolean();
-            double u0 = 0.1 + 0.5 * r.nextDouble();
-            double u1 = follows ? u0 + 0.04 + 0.16 * r.nextDouble()
-                    : (r.nextBoolean() && u0 > 0.2 ? u0 - 0.08 - 0.12 * r.nextDouble() : Math.min(0.97, u0 + 0.3 + 0.4 * r.nextDouble()));
-            double v = 2 * r.nextDouble() - 1;
+            for (int m = 0; m < mCount; m++) lengths[m][s] = (int) Math.ceil(LENGTHS[m] * uniform(r, 0.6, 1.0));
+            int cues = r.nextBoolean() ? 2 : 4;
+            double[] when = cueTimes(r, cues);
+            double[] sign = new double[cues];
+            for (int i = 0; i < cues; i++) sign[i] = i < cues / 2 ? 1 : -1;
+            for (int i = cues - 1; i > 0; i--) { // Fisher-Yates: half of each sign, in random order
+                int j = r.nextInt(i + 1);
+                double tmp = sign[i];
+                sign[i] = sign[j];
+                sign[j] = tmp;
+            }
+            int followed = r.nextInt(cues);
+            double response = when[followed] + uniform(r, DELAY_MIN, DELAY_MAX);
+            double strength = uniform(r, 0.25, 2.75), level = uniform(r, -0.5, 0.5);
+
             for (int m = 0; m < mCount; m++) {
                 int len = lengths[m][s], f = FEATURES[m], base = s * LENGTHS[m] * f;
                 for (int t = 0; t < len; t++)
                     for (int j = 0; j < f; j++) features[m][base + t * f + j] = (float) (NOISE * gaussian(r));
-                if (m == 2) {
-                    for (int t = 0; t < len; t++)
-                        for (int j = 0; j < f; j++) features[m][base + t * f + j] += (float) (EVENT * v * patterns[4][j]);
-                    continue;
-                }
-                double when = m == 0 ? u0 : u1, sign = m == 0 ? a : 1;
-                addEvent(features[m], base, f, len, when, sign * EVENT, patterns[2 * m]);
-                addEvent(features[m], base, f, len, r.nextDouble() * 0.95, EVENT, patterns[2 * m + 1]);
+                addEvent(features[m], base, f, len, r.nextDouble(), EVENT, patterns[2 * m + 1]);
             }
-            double y = 2 * a * (follows ? 1 : -1) + 0.5 * v + 0.1 * gaussian(r);
+            float[] text = features[TEXT], audio = features[AUDIO], vision = features[VISION];
+            int tb = s * LENGTHS[TEXT] * FEATURES[TEXT], ab = s * LENGTHS[AUDIO] * FEATURES[AUDIO];
+            int vb = s * LENGTHS[VISION] * FEATURES[VISION];
+            for (int i = 0; i < cues; i++)
+                addEvent(text, tb, FEATURES[TEXT], lengths[TEXT][s], when[i], sign[i] * EVENT, patterns[2 * TEXT]);
+            addEvent(audio, ab, FEATURES[AUDIO], lengths[AUDIO][s], response, 0.75 + strength, patterns[2 * AUDIO]);
+            for (int t = 0; t < lengths[VISION][s]; t++)
+                for (int j = 0; j < FEATURES[VISION]; j++)
+                    vision[vb + t * FEATURES[VISION] + j] += (float) (EVENT * level * patterns[2 * VISION][j]);
+
+            double y = sign[followed] * strength + level + 0.1 * gaussian(r);
             labels[s] = (float) Math.max(-3, Math.min(3, y));
-            classes[s] = labels[s] > 0 ? 1 : 0;
+            classLabels[s] = classOf(labels[s], classes);
         }
-        return new Split(name, FEATURES.clone(), LENGTHS.clone(), features, lengths, labels, classes);
+        return new Split(name, FEATURES.clone(), LENGTHS.clone(), features, lengths, labels, classLabels);
     }
 
     /** Adds amplitude * pattern at the step of normalised time u and the step after it. */

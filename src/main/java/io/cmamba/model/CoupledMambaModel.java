@@ -11,41 +11,63 @@ import io.cmamba.tensor.DType;
 import io.cmamba.tensor.Tensor;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 
 /**
  * Coupled Mamba (MODEL.md, "The whole model") and its fusion ablations (the paper's Table 11):
- * COUPLED, INDEPENDENT (uncoupled chains, pooled and fused the same way), AVERAGE and CONCAT (late
- * fusion of uncoupled chains by a plain mean or a concatenation of the pooled vectors).
+ * <ul>
+ *   <li>COUPLED: coupled layers, softmax-weighted fusion of the pooled modality vectors (the model);</li>
+ *   <li>INDEPENDENT: uncoupled chains (each modality its own M = 1 scan), fused the same way;</li>
+ *   <li>AVERAGE: uncoupled chains, plain mean of the pooled vectors;</li>
+ *   <li>CONCAT: uncoupled chains, pooled vectors concatenated into a head of input M * dModel.</li>
+ * </ul>
+ * Either mode (SELECTIVE scan or time-invariant global convolution) applies to every fusion. A
+ * unimodal model is the same config with one modality.
+ *
+ * <p>Shapes: features [B, L_m, F_m] per modality -> {@code input.{m}} (Linear to dModel, length-aware
+ * pooling to L) -> {@code layers.{i}} ([B, L, dModel] per modality) -> {@code head} -> [B, outputs].
+ * Parameter names (checkpoint keys) are {@code input.{m}.proj.*}, {@code layers.{i}.mod.{m}.*} (see
+ * {@link CoupledMambaLayer}) and {@code head.*} (see {@link FusionHead}), in that order.
  */
 public final class CoupledMambaModel implements FusionModel {
     private final ModelConfig config;
     private final Backend backend;
+    private final DType dtype;
     private final List<Parameter> parameters = new ArrayList<>();
     private final InputStage[] inputs;
     private final CoupledMambaLayer[] layers;
     private final FusionHead head;
 
+    /** Parameters of the given dtype on the backend, drawn deterministically from the seed. */
     public CoupledMambaModel(ModelConfig c, Backend backend, long seed, DType dtype) {
         if (c.architecture() != ModelConfig.Architecture.COUPLED_MAMBA)
             throw new IllegalArgumentException("CoupledMambaModel needs architecture COUPLED_MAMBA, got " + c.architecture());
+        if (dtype == DType.I32) throw new IllegalArgumentException("model parameters must be F32 or F64, got " + dtype);
         this.config = c;
         this.backend = backend;
+        this.dtype = dtype;
         Init init = new Init(backend, dtype, seed, parameters);
-        int mCount = c.modalities();
-        inputs = new InputStage[mCount];
-        for (int m = 0; m < mCount; m++)
-            inputs[m] = new InputStage(init, "input" + m + ".proj", c.featureSizes()[m], c.dModel(), c.length());
-        MambaSettings s = new MambaSettings(c.dModel(), c.inner(), c.dState(), c.dtRank(), c.convWidth(),
-                c.norm() == ModelConfig.Norm.RMS, c.fusion() == ModelConfig.Fusion.COUPLED, c.mode() == ModelConfig.Mode.LTI);
-        layers = new CoupledMambaLayer[c.layers()];
-        for (int i = 0; i < layers.length; i++) layers[i] = new CoupledMambaLayer(init, "layers." + i, mCount, s);
-        FusionHead.Kind kind = switch (c.fusion()) {
-            case COUPLED, INDEPENDENT -> FusionHead.Kind.SOFTMAX;
-            case AVERAGE -> FusionHead.Kind.AVERAGE;
-            case CONCAT -> FusionHead.Kind.CONCAT;
-        };
-        head = new FusionHead(init, "head", mCount, c.dModel(), c.headHidden(), c.outputs(), c.norm() == ModelConfig.Norm.RMS, kind);
+        try {
+            int mCount = c.modalities();
+            boolean rms = c.norm() == ModelConfig.Norm.RMS;
+            inputs = new InputStage[mCount];
+            for (int m = 0; m < mCount; m++)
+                inputs[m] = new InputStage(init, "input." + m, c.featureSizes()[m], c.dModel(), c.length());
+            MambaSettings s = new MambaSettings(c.dModel(), c.inner(), c.dState(), c.dtRank(), c.convWidth(), rms,
+                    c.fusion() == ModelConfig.Fusion.COUPLED, c.mode() == ModelConfig.Mode.LTI);
+            layers = new CoupledMambaLayer[c.layers()];
+            for (int i = 0; i < layers.length; i++) layers[i] = new CoupledMambaLayer(init, "layers." + i, mCount, s);
+            FusionHead.Kind kind = switch (c.fusion()) {
+                case COUPLED, INDEPENDENT -> FusionHead.Kind.SOFTMAX;
+                case AVERAGE -> FusionHead.Kind.AVERAGE;
+                case CONCAT -> FusionHead.Kind.CONCAT;
+            };
+            head = new FusionHead(init, "head", mCount, c.dModel(), c.headHidden(), c.outputs(), rms, kind);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
     }
 
     @Override
@@ -58,23 +80,33 @@ public final class CoupledMambaModel implements FusionModel {
         return backend;
     }
 
-    @Override
-    public List<Parameter> parameters() {
-        return parameters;
+    /** F32 or F64: the element type of every parameter, and the one the features must have. */
+    public DType dtype() {
+        return dtype;
     }
 
+    @Override
+    public List<Parameter> parameters() {
+        return Collections.unmodifiableList(parameters);
+    }
+
+    /** One pass's saved activations: every stage's, freed together by close. */
     private final class Pass implements Forward {
         final InputStage.Saved[] in = new InputStage.Saved[inputs.length];
         final CoupledMambaLayer.Forward[] layer = new CoupledMambaLayer.Forward[layers.length];
         FusionHead.Forward head;
+        boolean closed;
 
         @Override
         public Tensor output() {
-            return head.output;
+            if (closed) throw new IllegalStateException("forward pass used after it was closed");
+            return head.output();
         }
 
         @Override
         public void close() {
+            if (closed) return;
+            closed = true;
             if (head != null) head.close();
             for (int i = layer.length - 1; i >= 0; i--) if (layer[i] != null) layer[i].close();
             for (InputStage.Saved s : in) if (s != null) s.close();
@@ -83,7 +115,7 @@ public final class CoupledMambaModel implements FusionModel {
 
     @Override
     public Forward forward(ModelInput input) {
-        Models.checkInput(config, input);
+        Models.checkInput(config, backend, dtype, input);
         Pass p = new Pass();
         try {
             List<Tensor> r = new ArrayList<>();
@@ -105,15 +137,20 @@ public final class CoupledMambaModel implements FusionModel {
 
     @Override
     public void backward(Forward forward, Tensor dOutput) {
-        Pass p = (Pass) forward;
+        if (!(forward instanceof Pass p) || p.closed)
+            throw new IllegalArgumentException("backward needs an open forward pass of this model");
+        Models.checkOutputGradient(config, p.output(), dOutput);
         List<Tensor> d = head.backward(p.head, dOutput);
-        for (int i = layers.length - 1; i >= 0; i--) {
-            List<Tensor> prev = layers[i].backward(p.layer[i], d);
-            for (Tensor t : d) t.close();
-            d = prev;
+        try {
+            for (int i = layers.length - 1; i >= 0; i--) {
+                List<Tensor> prev = layers[i].backward(p.layer[i], d);
+                Models.closeAll(d);
+                d = prev;
+            }
+            for (int m = 0; m < inputs.length; m++) inputs[m].backward(p.in[m], d.get(m));
+        } finally {
+            Models.closeAll(d);
         }
-        for (int m = 0; m < inputs.length; m++) inputs[m].backward(p.in[m], d.get(m));
-        for (Tensor t : d) t.close();
     }
 
     @Override

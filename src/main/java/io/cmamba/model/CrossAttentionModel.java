@@ -12,45 +12,73 @@ import io.cmamba.tensor.DType;
 import io.cmamba.tensor.Tensor;
 
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 
 /**
  * Cross-attention fusion, the baseline the paper compares against (MODEL.md, "The baseline"): in each
- * layer every target modality attends to the time-concatenation of the others (all targets read the
- * previous layer's states); the same input stage, pooling, fusion and head as Coupled Mamba.
- * Its score matrix is [B, heads, L, (M-1)L]; {@link AttentionKind#PLAIN} stores it, FLASH never does.
+ * layer every target modality m attends to the time-concatenation of the other modalities
+ * [B, (M-1) L, dModel] (all targets read the previous layer's states), then a pre-norm feed-forward,
+ * both with residuals ({@link CrossAttentionBlock}); the same input stage, final norm, max-pool,
+ * softmax fusion and head as Coupled Mamba. Its score matrix is [B, heads, L, (M-1) L]:
+ * {@link AttentionKind#PLAIN} stores it, FLASH (the default) never does.
+ *
+ * <p>Parameter names: {@code input.{m}.proj.*}, {@code layers.{i}.mod.{m}.*} (see
+ * {@link CrossAttentionBlock}), {@code head.*}.
  */
 public final class CrossAttentionModel implements FusionModel {
     private final ModelConfig config;
     private final Backend backend;
+    private final DType dtype;
     private final List<Parameter> parameters = new ArrayList<>();
     private final InputStage[] inputs;
     private final CrossAttentionBlock[][] blocks;
     private final FusionHead head;
-    private AttentionKind kind = AttentionKind.FLASH;
+    private AttentionKind kind;
 
+    /** FLASH attention; parameters of the given dtype drawn deterministically from the seed. */
     public CrossAttentionModel(ModelConfig c, Backend backend, long seed, DType dtype) {
+        this(c, backend, seed, dtype, AttentionKind.FLASH);
+    }
+
+    public CrossAttentionModel(ModelConfig c, Backend backend, long seed, DType dtype, AttentionKind kind) {
         if (c.architecture() != ModelConfig.Architecture.CROSS_ATTENTION)
             throw new IllegalArgumentException("CrossAttentionModel needs architecture CROSS_ATTENTION, got " + c.architecture());
+        if (dtype == DType.I32) throw new IllegalArgumentException("model parameters must be F32 or F64, got " + dtype);
         this.config = c;
         this.backend = backend;
+        this.dtype = dtype;
+        this.kind = java.util.Objects.requireNonNull(kind, "attention kind");
         Init init = new Init(backend, dtype, seed, parameters);
-        int mCount = c.modalities();
-        boolean rms = c.norm() == ModelConfig.Norm.RMS;
-        inputs = new InputStage[mCount];
-        for (int m = 0; m < mCount; m++)
-            inputs[m] = new InputStage(init, "input" + m + ".proj", c.featureSizes()[m], c.dModel(), c.length());
-        blocks = new CrossAttentionBlock[c.layers()][mCount];
-        for (int i = 0; i < c.layers(); i++)
+        try {
+            int mCount = c.modalities();
+            boolean rms = c.norm() == ModelConfig.Norm.RMS;
+            inputs = new InputStage[mCount];
             for (int m = 0; m < mCount; m++)
-                blocks[i][m] = new CrossAttentionBlock(init, "layers." + i + ".mod" + m, c.dModel(), c.heads(), rms);
-        head = new FusionHead(init, "head", mCount, c.dModel(), c.headHidden(), c.outputs(), rms, FusionHead.Kind.SOFTMAX);
+                inputs[m] = new InputStage(init, "input." + m, c.featureSizes()[m], c.dModel(), c.length());
+            blocks = new CrossAttentionBlock[c.layers()][mCount];
+            for (int i = 0; i < c.layers(); i++)
+                for (int m = 0; m < mCount; m++)
+                    blocks[i][m] = new CrossAttentionBlock(init, "layers." + i + ".mod." + m, c.dModel(), c.heads(), rms);
+            head = new FusionHead(init, "head", mCount, c.dModel(), c.headHidden(), c.outputs(), rms, FusionHead.Kind.SOFTMAX);
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
     }
 
     /** PLAIN materialises the attention scores (the paper's baseline); FLASH (default) does not. */
     public CrossAttentionModel attention(AttentionKind kind) {
-        this.kind = kind;
+        this.kind = java.util.Objects.requireNonNull(kind, "attention kind");
         return this;
+    }
+
+    public AttentionKind attention() {
+        return kind;
+    }
+
+    public DType dtype() {
+        return dtype;
     }
 
     @Override
@@ -65,31 +93,35 @@ public final class CrossAttentionModel implements FusionModel {
 
     @Override
     public List<Parameter> parameters() {
-        return parameters;
+        return Collections.unmodifiableList(parameters);
     }
 
     private final class Pass implements Forward {
-        final Work work = new Work();
+        final Work contexts = new Work();
         final InputStage.Saved[] in = new InputStage.Saved[inputs.length];
         final CrossAttentionBlock.Forward[][] block = new CrossAttentionBlock.Forward[blocks.length][];
         FusionHead.Forward head;
+        boolean closed;
 
         @Override
         public Tensor output() {
-            return head.output;
+            if (closed) throw new IllegalStateException("forward pass used after it was closed");
+            return head.output();
         }
 
         @Override
         public void close() {
+            if (closed) return;
+            closed = true;
             if (head != null) head.close();
             for (int i = block.length - 1; i >= 0; i--)
                 if (block[i] != null) for (CrossAttentionBlock.Forward f : block[i]) if (f != null) f.close();
-            work.close();
+            contexts.close();
             for (InputStage.Saved s : in) if (s != null) s.close();
         }
     }
 
-    /** The other modalities' states concatenated along time: [B, (M-1) L, d]. */
+    /** The other modalities' states concatenated along time, in modality order: [B, (M-1) L, d]. */
     private Tensor context(List<Tensor> r, int target, Work w) {
         Tensor x = r.get(0);
         int mCount = r.size(), nb = x.dim(0), l = x.dim(1), d = x.dim(2);
@@ -105,7 +137,7 @@ public final class CrossAttentionModel implements FusionModel {
 
     @Override
     public Forward forward(ModelInput input) {
-        Models.checkInput(config, input);
+        Models.checkInput(config, backend, dtype, input);
         Pass p = new Pass();
         try {
             List<Tensor> r = new ArrayList<>();
@@ -117,8 +149,8 @@ public final class CrossAttentionModel implements FusionModel {
                 p.block[i] = new CrossAttentionBlock.Forward[inputs.length];
                 List<Tensor> next = new ArrayList<>();
                 for (int m = 0; m < inputs.length; m++) {
-                    p.block[i][m] = blocks[i][m].forward(r.get(m), context(r, m, p.work), kind);
-                    next.add(p.block[i][m].output);
+                    p.block[i][m] = blocks[i][m].forward(r.get(m), context(r, m, p.contexts), kind);
+                    next.add(p.block[i][m].output());
                 }
                 r = next;
             }
@@ -132,33 +164,46 @@ public final class CrossAttentionModel implements FusionModel {
 
     @Override
     public void backward(Forward forward, Tensor dOutput) {
-        Pass p = (Pass) forward;
+        if (!(forward instanceof Pass p) || p.closed)
+            throw new IllegalArgumentException("backward needs an open forward pass of this model");
+        Models.checkOutputGradient(config, p.output(), dOutput);
         int mCount = inputs.length;
         List<Tensor> d = head.backward(p.head, dOutput);
-        for (int i = blocks.length - 1; i >= 0; i--) {
-            List<Tensor> prev = new ArrayList<>();
-            Tensor[][] parts = new Tensor[mCount][];
-            for (int m = 0; m < mCount; m++) parts[m] = blocks[i][m].backward(p.block[i][m], d.get(m));
-            for (int m = 0; m < mCount; m++) prev.add(parts[m][0]);
-            // scatter each target's context gradient back onto the modalities it was built from
-            for (int m = 0; m < mCount; m++) {
-                Tensor dc = parts[m][1];
-                int nb = dc.dim(0), l = prev.get(0).dim(1), dm = dc.dim(2), idx = 0;
-                try (Tensor piece = backend.empty(dc.dtype(), nb, l, dm)) {
-                    for (int j = 0; j < mCount; j++) {
-                        if (j == m) continue;
-                        backend.copyBlock(piece, 0, (long) l * dm, dc, (long) idx * l * dm, (long) (mCount - 1) * l * dm, nb, l * dm);
-                        backend.axpby(prev.get(j), 1, prev.get(j), 1, piece);
-                        idx++;
+        try {
+            for (int i = blocks.length - 1; i >= 0; i--) {
+                List<Tensor> prev = new ArrayList<>();
+                try {
+                    CrossAttentionBlock.Gradients[] parts = new CrossAttentionBlock.Gradients[mCount];
+                    for (int m = 0; m < mCount; m++) {
+                        parts[m] = blocks[i][m].backward(p.block[i][m], d.get(m));
+                        prev.add(parts[m].dx());
                     }
+                    // each target's context gradient goes back to the modalities its context was cut from
+                    for (int m = 0; m < mCount; m++) {
+                        try (Tensor dc = parts[m].dContext()) {
+                            int nb = dc.dim(0), l = prev.get(0).dim(1), dm = dc.dim(2), idx = 0;
+                            try (Tensor piece = backend.empty(dc.dtype(), nb, l, dm)) {
+                                for (int j = 0; j < mCount; j++) {
+                                    if (j == m) continue;
+                                    backend.copyBlock(piece, 0, (long) l * dm, dc, (long) idx * l * dm,
+                                            (long) (mCount - 1) * l * dm, nb, l * dm);
+                                    backend.axpby(prev.get(j), 1, prev.get(j), 1, piece);
+                                    idx++;
+                                }
+                            }
+                        }
+                    }
+                } catch (RuntimeException e) {
+                    Models.closeAll(prev);
+                    throw e;
                 }
-                dc.close();
+                Models.closeAll(d);
+                d = prev;
             }
-            for (Tensor t : d) t.close();
-            d = prev;
+            for (int m = 0; m < mCount; m++) inputs[m].backward(p.in[m], d.get(m));
+        } finally {
+            Models.closeAll(d);
         }
-        for (int m = 0; m < mCount; m++) inputs[m].backward(p.in[m], d.get(m));
-        for (Tensor t : d) t.close();
     }
 
     @Override

@@ -4,8 +4,14 @@ import io.cmamba.tensor.Backend;
 import io.cmamba.tensor.Tensor;
 
 /**
- * y = x W^T + b. x [..., in] (leading dimensions folded into rows), W [out, in], b [out].
- * Backward: dx = dy W, dW = dy^T x, db = column sums of dy.
+ * y = x W^T + b. x [..., in] with every leading dimension folded into rows, W [out, in], b [out]
+ * (optional). Backward: dx = dy W, dW = dy^T x, db = column sums of dy.
+ *
+ * <p>What the backward needs is the forward's input x and nothing else, so the caller hands x back
+ * instead of a saved object; nothing is kept inside the layer.
+ *
+ * <p>Parameters: {@code {name}.weight} [out, in] (weight decay), {@code {name}.bias} [out] (no decay),
+ * both uniform in +-1/sqrt(in) as PyTorch's default.
  */
 public final class Linear {
     public final Parameter weight;
@@ -13,6 +19,7 @@ public final class Linear {
     public final int in, out;
 
     public Linear(Init init, String name, int in, int out, boolean bias) {
+        if (in < 1 || out < 1) throw new IllegalArgumentException("Linear " + name + ": sizes must be >= 1, got in " + in + ", out " + out);
         this.in = in;
         this.out = out;
         double bound = 1 / Math.sqrt(in);
@@ -20,24 +27,46 @@ public final class Linear {
         this.bias = bias ? init.uniform(name + ".bias", bound, false, out) : null;
     }
 
-    /** y = x W^T + b into {@code y} [..., out], or a new tensor when y is null. */
+    /**
+     * y = x W^T + b.
+     *
+     * @param x [..., in]
+     * @param y [..., out] to overwrite, or null for a new tensor (the caller closes it)
+     * @return y
+     */
     public Tensor forward(Tensor x, Tensor y) {
+        if (x.rank() < 1 || x.shape().cols() != in)
+            throw new IllegalArgumentException("Linear " + weight.name() + ": expected input [..., " + in + "], got " + x.shape());
         Backend be = x.backend();
-        if (x.shape().cols() != in) throw new IllegalArgumentException("Linear " + weight.name() + ": expected input width " + in + ", got " + x.shape());
-        if (y == null) y = be.empty(x.dtype(), Shapes.withLast(x, out));
-        be.gemm(false, true, 1, x, weight.value(), 0, y);
-        if (bias != null) be.addBias(y, bias.value());
+        boolean created = y == null;
+        if (created) y = be.empty(x.dtype(), Shapes.withLast(x, out));
+        try {
+            be.gemm(false, true, 1, x, weight.value(), 0, y);
+            if (bias != null) be.addBias(y, bias.value());
+        } catch (RuntimeException e) {
+            if (created) y.close();
+            throw e;
+        }
         return y;
     }
 
-    /** Writes dW (and db) from input x and dy; returns dx (new), or null when {@code needInput} is false. */
+    /**
+     * Overwrites dW (and db) from the forward's input x [..., in] and dy [..., out].
+     *
+     * @return dx [..., in] (new; the caller closes it), or null when {@code needInput} is false
+     */
     public Tensor backward(Tensor x, Tensor dy, boolean needInput) {
         Backend be = x.backend();
         be.gemm(true, false, 1, dy, x, 0, weight.grad());
         if (bias != null) be.sumRows(bias.grad(), dy);
         if (!needInput) return null;
         Tensor dx = be.empty(x.dtype(), x.shape().dims());
-        be.gemm(false, false, 1, dy, weight.value(), 0, dx);
+        try {
+            be.gemm(false, false, 1, dy, weight.value(), 0, dx);
+        } catch (RuntimeException e) {
+            dx.close();
+            throw e;
+        }
         return dx;
     }
 }

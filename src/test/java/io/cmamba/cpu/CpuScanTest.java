@@ -23,8 +23,8 @@ class CpuScanTest {
     void parallelFormEqualsTheSequentialReference() {
         Random rnd = CpuTestSupport.random("parallelFormEqualsTheSequentialReference");
         ScanFixture f = new ScanFixture(rnd);
-        // {M, B, L, D, N}: M in {1, 2, 3, 5}, L in {1, 7, 50, 300}, D odd
-        int[][] shapes = {{1, 2, 1, 3, 4}, {2, 3, 7, 5, 3}, {3, 2, 50, 7, 16}, {5, 1, 300, 3, 2}, {3, 3, 300, 5, 4}, {1, 2, 50, 1, 8}};
+        // {M, B, L, D, N}: M in {1, 2, 3, 5}, L in {1, 7, 50, 300}, D odd, one with several blocks of channels
+        int[][] shapes = {{1, 2, 1, 3, 4}, {2, 3, 7, 5, 3}, {3, 2, 50, 7, 16}, {5, 1, 300, 3, 2}, {3, 3, 300, 5, 4}, {1, 2, 50, 1, 8}, {2, 1, 130, 19, 3}};
         for (int[] s : shapes)
             for (boolean extras : new boolean[]{false, true}) {
                 ScanInputs in = f.inputs(s[0], s[1], s[2], s[3], s[4], extras, extras);

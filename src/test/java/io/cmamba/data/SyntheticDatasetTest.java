@@ -2,43 +2,154 @@ package io.cmamba.data;
 
 import org.junit.jupiter.api.Test;
 
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.Set;
+
 import static org.junit.jupiter.api.Assertions.*;
 
 class SyntheticDatasetTest {
     @Test
     void deterministicFromTheSeedAndDifferentAcrossSeeds() {
-        Dataset a = SyntheticDataset.create(5, 50, 10, 10), b = SyntheticDataset.create(5, 50, 10, 10), c = SyntheticDataset.create(6, 50, 10, 10);
-        assertArrayEquals(a.train().features(1), b.train().features(1));
-        assertArrayEquals(a.test().regression(), b.test().regression());
-        assertFalse(java.util.Arrays.equals(a.train().features(0), c.train().features(0)));
+        Dataset a = SyntheticDataset.create(5, 50, 10, 10), b = SyntheticDataset.create(5, 50, 10, 10);
+        Dataset c = SyntheticDataset.create(6, 50, 10, 10);
+        for (Split[] pair : new Split[][]{{a.train(), b.train()}, {a.valid(), b.valid()}, {a.test(), b.test()}})
+            for (int m = 0; m < 3; m++) {
+                assertArrayEquals(pair[0].features(m), pair[1].features(m));
+                assertArrayEquals(pair[0].lengths(m), pair[1].lengths(m));
+                assertArrayEquals(pair[0].regression(), pair[1].regression());
+            }
+        assertFalse(Arrays.equals(a.train().features(0), c.train().features(0)));
+        assertFalse(Arrays.equals(a.test().regression(), c.test().regression()));
+    }
+
+    @Test
+    void aSplitDoesNotDependOnTheOtherSplitsSizes() {
+        Dataset small = SyntheticDataset.create(9, 20, 10, 10), large = SyntheticDataset.create(9, 30, 15, 12);
+        assertArrayEquals(small.valid().regression(), Arrays.copyOf(large.valid().regression(), 10));
+        assertArrayEquals(small.test().features(2), Arrays.copyOf(large.test().features(2), small.test().features(2).length));
+        assertArrayEquals(small.train().lengths(1), Arrays.copyOf(large.train().lengths(1), 20));
     }
 
     @Test
     void shapesLabelsAndLengthsAreAsDocumented() {
-        Dataset d = SyntheticDataset.create(1, 400, 20, 20);
+        Dataset d = SyntheticDataset.create(1, 1000, 20, 20);
         Split s = d.train();
         assertEquals(3, d.modalities());
+        assertArrayEquals(new String[]{"text", "audio", "vision"}, d.modalityNames());
         assertArrayEquals(new int[]{24, 12, 8}, s.featureSizes());
+        assertArrayEquals(new int[]{20, 32, 24}, s.maxLengths());
+        assertEquals(2, d.classes());
+        assertEquals(3.0, d.labelRange());
         int positives = 0;
+        double min = 0, max = 0;
         for (int i = 0; i < s.size(); i++) {
             float y = s.regression()[i];
             assertTrue(y >= -3 && y <= 3, "label " + y);
-            assertEquals(y > 0 ? 1 : 0, s.classes()[i]);
-            if (y > 0) positives++;
+            assertEquals(y >= 0 ? 1 : 0, s.classes()[i]);
+            if (y >= 0) positives++;
+            min = Math.min(min, y);
+            max = Math.max(max, y);
         }
-        assertTrue(positives > 150 && positives < 250, "labels should be balanced, got " + positives + " of 400 positive");
+        // the sign is a fair coin: 1000 draws stay within 4.5 standard deviations (16) of 500
+        assertTrue(Math.abs(positives - 500) < 72, "labels should be balanced, got " + positives + " of 1000 non-negative");
+        assertTrue(min < -2.5 && max > 2.5, "labels should span the scale, got [" + min + ", " + max + "]");
         for (int m = 0; m < 3; m++) {
-            java.util.Set<Integer> distinct = new java.util.HashSet<>();
-            for (int len : s.lengths(m)) {
-                assertTrue(len >= 1 && len <= s.maxLengths()[m]);
+            Set<Integer> distinct = new HashSet<>();
+            int lmax = s.maxLengths()[m], f = s.featureSizes()[m];
+            for (int i = 0; i < s.size(); i++) {
+                int len = s.lengths(m)[i];
+                assertTrue(len >= Math.ceil(0.6 * lmax) && len <= lmax, "length " + len + " of modality " + m);
                 distinct.add(len);
+                // padding past the true length is zero, the valid steps are not
+                for (int t = 0; t < lmax; t++) {
+                    double norm = 0;
+                    for (int j = 0; j < f; j++) norm += Math.abs(s.features(m)[(i * lmax + t) * f + j]);
+                    if (t < len) assertTrue(norm > 0, "sample " + i + " modality " + m + " step " + t + " is empty");
+                    else assertEquals(0.0, norm, "sample " + i + " modality " + m + " step " + t + " is padding");
+                }
             }
-            assertTrue(distinct.size() > 3, "lengths of modality " + m + " should vary");
-            // padding past the true length is zero
-            int f = s.featureSizes()[m], lmax = s.maxLengths()[m];
-            for (int i = 0; i < s.size(); i++)
-                for (int t = s.lengths(m)[i]; t < lmax; t++)
-                    for (int j = 0; j < f; j++) assertEquals(0f, s.features(m)[(i * lmax + t) * f + j]);
+            assertTrue(distinct.size() >= lmax * 0.4 - 1, "lengths of modality " + m + " should vary, got " + distinct);
         }
+    }
+
+    @Test
+    void classLabelsFollowTheBenchmarkBins() {
+        Dataset d3 = SyntheticDataset.create(2, 1400, 10, 10, 3), d7 = SyntheticDataset.create(2, 1400, 10, 10, 7);
+        assertEquals(3, d3.classes());
+        assertEquals(7, d7.classes());
+        float[] y = d3.train().regression();
+        assertArrayEquals(y, d7.train().regression(), "the regression labels do not depend on the classes");
+        int[] count3 = new int[3], count7 = new int[7];
+        for (int i = 0; i < y.length; i++) {
+            int c3 = d3.train().classes()[i], c7 = d7.train().classes()[i];
+            count3[c3]++;
+            count7[c7]++;
+            assertEquals((int) Math.rint(y[i]), c7 - 3, "7-class label of " + y[i]);
+            assertEquals((int) Math.signum(Math.rint(y[i])) + 1, c3, "3-class label of " + y[i]);
+        }
+        for (int c = 0; c < 7; c++) assertTrue(count7[c] >= 20, "7 classes: " + Arrays.toString(count7));
+        for (int c = 0; c < 3; c++) assertTrue(count3[c] >= 100, "3 classes: " + Arrays.toString(count3));
+        assertEquals(1, SyntheticDataset.classOf(0.5, 3)); // rint(0.5) = 0: neutral, like the metrics' rounding
+        assertEquals(5, SyntheticDataset.classOf(2.5, 7));
+        assertEquals(6, SyntheticDataset.classOf(3.0, 7));
+        assertThrows(IllegalArgumentException.class, () -> SyntheticDataset.create(1, 10, 10, 10, 5));
+        assertThrows(IllegalArgumentException.class, () -> SyntheticDataset.create(1, 0, 10, 10));
+    }
+
+    @Test
+    void cueTimesAreSpacedAndInRange() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(3);
+        for (int trial = 0; trial < 2000; trial++) {
+            double[] t = SyntheticDataset.cueTimes(r, trial % 2 == 0 ? 2 : 4);
+            assertTrue(t[0] >= SyntheticDataset.CUE_START && t[t.length - 1] <= SyntheticDataset.CUE_END, Arrays.toString(t));
+            for (int i = 1; i < t.length; i++) assertTrue(t[i] - t[i - 1] >= SyntheticDataset.CUE_GAP - 1e-12, Arrays.toString(t));
+        }
+    }
+
+    /**
+     * The label's sign is in the ORDER of events across modalities: a matched-filter rule that reads
+     * the sign of the last text cue before the audio response gets it nearly always right, while
+     * order-free summaries of each modality (max, min, sum over time of the same filters) are near
+     * chance. This is the property that makes coupling over time matter.
+     */
+    @Test
+    void theSignNeedsTheOrderOfEventsAcrossModalities() {
+        long seed = 11;
+        Split s = SyntheticDataset.create(seed, 2000, 1, 1).train();
+        double[][] p = SyntheticDataset.patterns(seed);
+        int n = s.size(), temporal = 0, textSummary = 0, audioSummary = 0;
+        for (int i = 0; i < n; i++) {
+            boolean positive = s.regression()[i] >= 0;
+            double[] text = project(s, 0, i, p[0]), audio = project(s, 1, i, p[2]);
+            int lt = text.length, la = audio.length;
+            int ta = 0; // an event spans two steps: find the best pair
+            for (int t = 1; t + 1 < la; t++) if (audio[t] + audio[t + 1] > audio[ta] + audio[ta + 1]) ta = t;
+            double response = (double) ta / la;
+            // the last strong text step at or before the response (in normalised time)
+            double sign = 0;
+            for (int t = 0; t < lt; t++)
+                if ((double) t / lt <= response + 0.5 / la && Math.abs(text[t]) > SyntheticDataset.EVENT / 2) sign = Math.signum(text[t]);
+            if ((sign >= 0) == positive) temporal++;
+            double max = Arrays.stream(text).max().orElseThrow(), min = Arrays.stream(text).min().orElseThrow();
+            double sum = Arrays.stream(text).sum();
+            if ((max + min + sum >= 0) == positive) textSummary++;
+            double amax = Arrays.stream(audio).max().orElseThrow();
+            if ((amax - 2.0 >= 0) == positive) audioSummary++;
+        }
+        double temporalAcc = (double) temporal / n, textAcc = (double) textSummary / n, audioAcc = (double) audioSummary / n;
+        assertTrue(temporalAcc > 0.94, "the temporal rule should find the sign, got " + temporalAcc);
+        // chance: 2000 fair coins stay within 4.5 standard deviations (0.05) of 0.5
+        assertEquals(0.5, textAcc, 0.05, "text summaries should not know the sign");
+        assertEquals(0.5, audioAcc, 0.05, "audio summaries should not know the sign");
+    }
+
+    /** <x_t, pattern> for every valid step t of sample i in modality m. */
+    private static double[] project(Split s, int m, int i, double[] pattern) {
+        int f = s.featureSizes()[m], lmax = s.maxLengths()[m], len = s.lengths(m)[i];
+        double[] r = new double[len];
+        for (int t = 0; t < len; t++)
+            for (int j = 0; j < f; j++) r[t] += s.features(m)[(i * lmax + t) * f + j] * pattern[j];
+        return r;
     }
 }
