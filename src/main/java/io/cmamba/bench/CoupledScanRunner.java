@@ -90,7 +90,9 @@ public final class CoupledScanRunner {
         } catch (NoSuchFileException e) {
             throw new BadInput("cannot read " + in + ": no such file");
         } catch (IOException | RuntimeException e) {
-            throw new BadInput("cannot read " + in + ": " + e.getMessage());
+            String why = String.valueOf(e.getMessage());
+            if (why.startsWith(in + ": ")) why = why.substring(in.length() + 2);   // the path is named once
+            throw new BadInput("cannot read " + in + ": " + why);
         }
         SafeTensors.Entry u = need(file, "u", "F32", 4);
         int[] s = u.shape();
