@@ -47,8 +47,20 @@ class ModelGpuTest {
         }
         List<Parameter> pg = g.parameters(), pc = h.parameters();
         assertEquals(pc.size(), pg.size());
-        for (int i = 0; i < pg.size(); i++)
-            assertClose(c.architecture() + " gradient of " + pg.get(i).name(), new Twin(pg.get(i).grad(), pc.get(i).grad()), 2e-3);
+        for (int i = 0; i < pg.size(); i++) {
+            String what = c.architecture() + " gradient of " + pg.get(i).name();
+            double[] ref = pc.get(i).grad().toDoubles();
+            double refNorm = 0;
+            for (double v : ref) refNorm += v * v;
+            if (Math.sqrt(refNorm) < 1e-9) {
+                // exactly zero in exact arithmetic (a key bias under softmax): the GPU must give rounding noise only
+                double g2 = 0;
+                for (double v : pg.get(i).grad().toDoubles()) g2 += v * v;
+                org.junit.jupiter.api.Assertions.assertTrue(Math.sqrt(g2) < 1e-4, what + ": expected ~0, got norm " + Math.sqrt(g2));
+            } else {
+                assertClose(what, new Twin(pg.get(i).grad(), pc.get(i).grad()), 2e-3);
+            }
+        }
         g.close();
     }
 
