@@ -26,6 +26,7 @@ typedef long long i64;
 #define ERR_LENGTH_RANGE 1
 #define ERR_LABEL_RANGE 2
 #define ERR_ARGMAX_RANGE 3
+// 4: a length outside [0, L] given to the coupled scan (coupled_scan_common.cuh, CS_ERR_LENGTH)
 
 __device__ __forceinline__ void report_error(int* err, int code, int a, int b, int c) {
     if (err != nullptr && atomicCAS(err, 0, code) == 0) {

@@ -2,7 +2,7 @@
 //
 //   dy = dout * silu(z),  dz = dout * y * silu'(z),  g_t = dL/ds_t with g_{L-1} = dFinalState
 //   H^m_t = dy^m_t C^m_t + g_t / M                        (everything reaching h^m_t)
-//   g_{t-1} = G_t g_t + sum_m Abar^m_t dy^m_t C^m_t
+//   g_{t-1} = sum_m Abar^m_t H^m_t  (= G_t g_t + sum_m Abar^m_t dy^m_t C^m_t)
 //   ddelta = sum_n H (s_{t-1} Abar A + u B),  du = dy Dskip + delta sum_n H B,
 //   dA = sum_{b,t} H s_{t-1} Abar delta,  dB_t = sum_d H u delta,
 //   dC_t = sum_d dy h = sum_d dy Abar s_{t-1} + B_t sum_d dy delta u,  dDskip = sum_{b,t} dy u,
@@ -13,18 +13,24 @@
 // time axis is taken in the forward's chunks of chunk_len steps, last chunk first, each starting
 // from the state the forward saved (or the initial state). Inside a chunk, two levels:
 //   pass 1 runs the recurrence forward over the chunk in sub-chunks of T steps and keeps the state
-//          entering each sub-chunk (in shared memory, in slots private to each thread);
+//          entering each sub-chunk (shared memory, in slots private to each thread);
 //   pass 2 takes the sub-chunks last first: stages their inputs in shared memory, recomputes the T
-//          states s_{t-1} into registers, then runs the reverse recurrence step by step.
+//          states s_{t-1} (thread-private shared slots), then runs the reverse recurrence.
 // Per reverse step each thread forms, for its NS states and every modality, the sums over its
-// states that ddelta, du and y need, and the terms of dB and dC of its channel. Both go to shared
-// memory; after one barrier the block sums the K partials of each channel (giving du, ddelta_pre,
-// dz) and the DT channel terms of each state (giving this tile's part of dB and dC: added with
-// atomics, or written as per-tile partials that coupled_scan_sum_partials adds in a fixed order).
-// dA and dDskip are summed over the block's samples and steps in registers / shared memory and
-// written once per block as partials. Exponentials: 3 per (m, t, d, n) (pass 1, recompute, reverse);
-// pass 1 is skipped when a chunk has a single sub-chunk.
+// states that ddelta, du and y need, and its channel's terms of dB and dC; both go to shared
+// memory. After one barrier the block sums, while it computes the next step, the K partials of
+// each channel (giving du, ddelta_pre, dz) and the DT channel terms of each state (this tile's
+// share of dB and dC, added into the zeroed outputs with vector atomics: the tiles of a sample
+// meet only there). The partial buffers alternate between steps, so one barrier per step suffices.
+// dA and dDskip are summed over the block's samples and steps in registers and shared memory and
+// written once per block (partials that coupled_scan_sum_partials adds in a fixed order).
+// Exponentials: 3 per (m, t, d, n) (pass 1, recompute, reverse); pass 1 is skipped when a chunk has
+// a single sub-chunk.
 #include "coupled_scan_common.cuh"
+
+#ifndef CS_BWD_MIN_BLOCKS
+#define CS_BWD_MIN_BLOCKS 3
+#endif
 
 template <int M, int NS, int T>
 __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p) {
@@ -33,47 +39,153 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
     constexpr float INV_M = 1.f / M;
     const int K = p.lanes, threads = blockDim.x, DT = threads / K, NP = K * NS;
     const int tid = threadIdx.x, c = tid / K, k = tid - c * K;
-    const int tile = blockIdx.x, d0 = tile * DT, d = d0 + c;
+    const int d0 = blockIdx.x * DT, d = d0 + c;
     const int Bt = p.batch, L = p.length, D = p.channels, N = p.states;
     const bool dvalid = d < D;
-    const int S = cs_partial_stride(DT, K);
+    const int S = cs_partial_stride(DT, K, 4);
+    // reduction roles per step: nD dB/dC vector sums over channels, then nN channel sums over states
+    const int nD = M * 2 * NV * K, nN = M * DT;
 
     extern __shared__ float4 smem4[];
     float* sm = reinterpret_cast<float*>(smem4);
-    float* raw = sm;                                   // [M][T][4][DT]: delta_pre, u, z, dout
-    float* bc = raw + M * T * 4 * DT;                  // [M][T][2][NP]: B, C interleaved
-    float4* xb = reinterpret_cast<float4*>(bc + M * T * 2 * NP);   // [M][T][DT]: delta, delta*u, dy, u
+    const int rawSize = M * T * 4 * DT, bcSize = M * T * 2 * NP;
+    float* const raw0 = sm;                            // 2 x [M][T][4][DT]: delta_pre, u, z, dout (next one prefetched)
+    float* const bc0 = raw0 + 2 * rawSize;             // 2 x [M][T][2][NP]: B, C interleaved
+    float* bc = bc0;                                   // the buffer of the sub-chunk being worked on
+    float4* xb = reinterpret_cast<float4*>(bc0 + 2 * bcSize);      // [M][T][DT]: delta, delta*u, dy, u
     float2* xe = reinterpret_cast<float2*>(xb + M * T * DT);       // [M][T][DT]: dout*silu'(z), sigmoid(pre)
     float* cb = reinterpret_cast<float*>(xe + M * T * DT);         // [M][T] C.B
     float* sdd = cb + M * T;                                       // [M][T] sum_d dy*delta*u
     float* dsk = sdd + M * T;                                      // [M][DT] dDskip accumulators
-    float* dpart = cb + ((2 * M * T + M * DT + 3) & ~3);          // [M][2][NV][threads][VW]
-    float* npart = dpart + M * 2 * NS * threads;                   // [M][3][K][S]
-    float* sprev = npart + ((M * 3 * K * S + 3) & ~3);             // [T][NV][threads][VW] s_{t-1}, per thread
-    float* subst = sprev + T * NS * threads;                       // [sub_chunks][NV][threads][VW] sub-chunk entries
+    float* dpart = cb + ((2 * M * T + M * DT + 3) & ~3);          // [2][M][2][NV][threads][VW] dB, dC terms
+    float4* npart = reinterpret_cast<float4*>(dpart + 2 * M * 2 * NS * threads);   // [2][M][K][S] (pa, hb, yq)
+    float* sprev = reinterpret_cast<float*>(npart + 2 * M * K * S);               // [T][NV][threads][VW]
+    float* subst = sprev + T * NS * threads;                                      // [sub_chunks][NV][threads][VW]
+    int4* items = reinterpret_cast<int4*>(subst + ((p.sub_chunks * NS * threads + 3) & ~3));   // [nD + nN] roles
 
     const long xStrideM = (long)Bt * L * D, bcStrideM = (long)Bt * L * N;
-    const long bcTile = (long)M * Bt * L * N;
     const bool vecX = (D % 4 == 0) && (DT % 4 == 0) &&
                       (((size_t)p.u | (size_t)p.delta_pre | (size_t)p.z | (size_t)p.dout) % 16 == 0);
-    const bool vecBC = (N % 4 == 0) && (((size_t)p.Bm | (size_t)p.Cm | (size_t)p.dB | (size_t)p.dC) % 16 == 0);
+    const bool vecBC = NS >= 4 && (N % 4 == 0) && (((size_t)p.Bm | (size_t)p.Cm) % 16 == 0);
+    const bool vecRed = (N % 4 == 0) && (((size_t)p.dB | (size_t)p.dC) % 16 == 0);
+    const CsWalk xWalk = cs_walk(tid, threads, vecX ? DT / 4 : DT);
+    const CsWalk bWalk = cs_walk(tid, threads, vecBC ? N / 4 : N);
+    const int ec = tid % DT, er = tid / DT;        // rows er, er + K, .. of [M*T][DT]
 
+    const bool vecN = (N % 4 == 0) && (((size_t)p.A | (size_t)p.initial_state | (size_t)p.chunk_states |
+                                       (size_t)p.dfinal_state | (size_t)p.dinitial_state | (size_t)p.dA_part) % 16 == 0);
     float a2[M][NS], dA[M][NS];
 #pragma unroll
-    for (int m = 0; m < M; m++)
+    for (int m = 0; m < M; m++) {
+        float av[NS];
+        if (dvalid) cs_load_states<NS>(av, p.A + ((long)m * D + d) * N, k * NS, N, vecN);
 #pragma unroll
         for (int i = 0; i < NS; i++) {
-            int n = k * NS + i;
-            a2[m][i] = dvalid && n < N ? p.A[((long)m * D + d) * N + n] * CS_LOG2E : 0.f;
+            a2[m][i] = dvalid ? av[i] * CS_LOG2E : 0.f;
             dA[m][i] = 0.f;
         }
-    for (int e = tid; e < M * T * 2 * NP; e += threads) bc[e] = 0.f;
+    }
+    // the block sums each thread does every reverse step, decoded once: dB/dC vector sums over the
+    // channels (item < nD), then channel sums over the states (nN items), as int4 in shared memory
+    for (int it = tid; it < nD + nN; it += threads) {
+        int4 desc;
+        if (it < nD) {
+            const int kq = it % K, r = it / K, jv = r % NV, w = (r / NV) & 1, m = r / (2 * NV);
+            desc = make_int4((((m * 2 + w) * NV + jv) * threads + kq) * VW, kq * NS + jv * VW, (m << 1) | w,
+                             (m * T) * 2 * NP + (jv * K + kq) * VW);
+        } else {
+            const int qn = it - nD;
+            desc = make_int4(qn % DT, qn / DT, 0, 0);
+        }
+        items[it] = desc;
+    }
+    for (int e = tid; e < 2 * bcSize; e += threads) bc0[e] = 0.f;
     for (int e = tid; e < M * DT; e += threads) dsk[e] = 0.f;
     __syncthreads();
 
+    // a thread's NS states in its own slots of a [NV][threads][VW] area
+    auto store_state = [&](float* area, const float (&st)[NS]) {
+#pragma unroll
+        for (int jv = 0; jv < NV; jv++) {
+            float* q = area + (jv * threads + tid) * VW;
+            if constexpr (VW == 4) *reinterpret_cast<float4*>(q) = make_float4(st[jv * 4], st[jv * 4 + 1], st[jv * 4 + 2], st[jv * 4 + 3]);
+            else if constexpr (VW == 2) *reinterpret_cast<float2*>(q) = make_float2(st[jv * 2], st[jv * 2 + 1]);
+            else q[0] = st[jv];
+        }
+    };
+    auto load_state = [&](float (&st)[NS], const float* area) {
+#pragma unroll
+        for (int jv = 0; jv < NV; jv++) {
+            const float* q = area + (jv * threads + tid) * VW;
+            if constexpr (VW == 4) {
+                float4 v = *reinterpret_cast<const float4*>(q);
+                st[jv * 4] = v.x;
+                st[jv * 4 + 1] = v.y;
+                st[jv * 4 + 2] = v.z;
+                st[jv * 4 + 3] = v.w;
+            } else if constexpr (VW == 2) {
+                float2 v = *reinterpret_cast<const float2*>(q);
+                st[jv * 2] = v.x;
+                st[jv * 2 + 1] = v.y;
+            } else {
+                st[jv] = q[0];
+            }
+        }
+    };
+
+    // one step of the forward recurrence at row t of the staged sub-chunk
+    auto advance = [&](float (&st)[NS], int t) {
+        float G[NS], V[NS];
+#pragma unroll
+        for (int m = 0; m < M; m++) {
+            const float4 x = xb[(m * T + t) * DT + c];
+            float Bv[NS];
+            cs_load_slice<NS>(Bv, bc + (m * T + t) * 2 * NP, k, K);
+#pragma unroll
+            for (int i = 0; i < NS; i++) {
+                float ab = cs_exp2(x.x * a2[m][i]);
+                if (m == 0) {
+                    G[i] = ab;
+                    V[i] = x.y * Bv[i];
+                } else {
+                    G[i] += ab;
+                    V[i] = fmaf(x.y, Bv[i], V[i]);
+                }
+            }
+        }
+#pragma unroll
+        for (int i = 0; i < NS; i++) st[i] = fmaf(G[i], st[i], V[i]) * INV_M;
+    };
+
+    // out[r] = sum over the tile's channels of dy * delta * u, row r of xb (four threads per row)
+    auto row_dy_du = [&](float* out) {
+        if (threads & 3) {
+            for (int r = tid; r < M * T; r += threads) {
+                float acc = 0.f;
+                for (int e = 0; e < DT; e++)
+                    if (d0 + e < D) acc = fmaf(xb[r * DT + e].z, xb[r * DT + e].y, acc);
+                out[r] = acc;
+            }
+            return;
+        }
+        const int warpLanes = min(32, threads - (tid & ~31));
+        const unsigned mask = warpLanes == 32 ? 0xffffffffu : (1u << warpLanes) - 1u;
+        for (int e0 = 0; e0 < M * T * 4; e0 += threads) {
+            const int e = e0 + tid, r = e >> 2, qq = e & 3;
+            float acc = 0.f;
+            if (r < M * T)
+                for (int cc = qq; cc < DT; cc += 4)
+                    if (d0 + cc < D) acc = fmaf(xb[r * DT + cc].z, xb[r * DT + cc].y, acc);
+            acc += __shfl_xor_sync(mask, acc, 1);
+            acc += __shfl_xor_sync(mask, acc, 2);
+            if (r < M * T && qq == 0) out[r] = acc;
+        }
+    };
+
+    int qbuf = 0;   // staging buffer of the next sub-chunk
     const int b0 = blockIdx.y * p.batch_per_block, b1 = min(Bt, b0 + p.batch_per_block);
     for (int b = b0; b < b1; b++) {
-        const int len = cs_clamp_length(p.lengths, b, L);
+        const int len = cs_length(p, b);
         const float* preB = p.delta_pre + (long)b * L * D;
         const float* uB = p.u + (long)b * L * D;
         const float* zB = p.z + (long)b * L * D;
@@ -81,7 +193,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
         const float* BmB = p.Bm + (long)b * L * N;
         const float* CmB = p.Cm + (long)b * L * N;
 
-        // steps past the sample's end: no gradient
+        // steps past the sample's end: no gradient (dB and dC there stay zero)
         for (int e = tid; e < M * (L - len) * DT; e += threads) {
             int cc = e % DT, r = e / DT, m = r % M, tt = len + r / M;
             if (d0 + cc >= D) continue;
@@ -90,315 +202,239 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
             p.ddelta_pre[gi] = 0.f;
             p.dz[gi] = 0.f;
         }
-        if (p.reduce_mode == 1)
-            for (int e = tid; e < M * (L - len) * N; e += threads) {
-                int n = e % N, r = e / N, m = r % M, tt = len + r / M;
-                long gi = tile * bcTile + (((long)m * Bt + b) * L + tt) * N + n;
-                p.dB[gi] = 0.f;
-                p.dC[gi] = 0.f;
-            }
 
         float g[NS];
+        if (p.dfinal_state != nullptr && dvalid) {
+            cs_load_states<NS>(g, p.dfinal_state + ((long)b * D + d) * N, k * NS, N, vecN);
+        } else {
 #pragma unroll
-        for (int i = 0; i < NS; i++) {
-            int n = k * NS + i;
-            g[i] = p.dfinal_state != nullptr && dvalid && n < N ? p.dfinal_state[((long)b * D + d) * N + n] : 0.f;
+            for (int i = 0; i < NS; i++) g[i] = 0.f;
         }
 
-        // stages rows [t0, t0 + T) of the inputs (full: all six; else delta_pre, u, B) and transforms them
-        auto stage = [&](int t0, int tEnd, bool full) {
-            cs_stage_rows<M, T>(raw, 4 * DT, preB, xStrideM, L, t0, tEnd, D, d0, DT, vecX, tid, threads);
-            cs_stage_rows<M, T>(raw + DT, 4 * DT, uB, xStrideM, L, t0, tEnd, D, d0, DT, vecX, tid, threads);
-            cs_stage_bc<M, T, NS>(bc, 2 * NP, BmB, bcStrideM, N, K, t0, tEnd, vecBC, tid, threads);
+        // copies rows [t0, t0 + T) of the inputs into buffer q (full: all six, else delta_pre, u and B)
+        auto issue = [&](int t0, int tEnd, bool full, int q) {
+            float* raw = raw0 + q * rawSize;
+            float* bcq = bc0 + q * bcSize;
+            cs_stage_rows<M, T>(raw, 4 * DT, preB, xStrideM, t0, tEnd, D, d0, xWalk, vecX);
+            cs_stage_rows<M, T>(raw + DT, 4 * DT, uB, xStrideM, t0, tEnd, D, d0, xWalk, vecX);
+            cs_stage_bc<M, T, NS>(bcq, 2 * NP, BmB, bcStrideM, N, K, t0, tEnd, bWalk, vecBC);
             if (full) {
-                cs_stage_rows<M, T>(raw + 2 * DT, 4 * DT, zB, xStrideM, L, t0, tEnd, D, d0, DT, vecX, tid, threads);
-                cs_stage_rows<M, T>(raw + 3 * DT, 4 * DT, doB, xStrideM, L, t0, tEnd, D, d0, DT, vecX, tid, threads);
-                cs_stage_bc<M, T, NS>(bc + NP, 2 * NP, CmB, bcStrideM, N, K, t0, tEnd, vecBC, tid, threads);
+                cs_stage_rows<M, T>(raw + 2 * DT, 4 * DT, zB, xStrideM, t0, tEnd, D, d0, xWalk, vecX);
+                cs_stage_rows<M, T>(raw + 3 * DT, 4 * DT, doB, xStrideM, t0, tEnd, D, d0, xWalk, vecX);
+                cs_stage_bc<M, T, NS>(bcq + NP, 2 * NP, CmB, bcStrideM, N, K, t0, tEnd, bWalk, vecBC);
             }
             cs_cp_async_commit();
-            cs_cp_async_wait<0>();
-            __syncthreads();
-            for (int e = tid; e < M * T * DT; e += threads) {
-                int cc = e % DT, r = e / DT;
-                const float* rr = raw + r * 4 * DT + cc;
+        };
+        // once per (m, t, d) of buffer q: softplus, products, the gate's derivative
+        auto transform = [&](bool full, int q) {
+            const float* raw = raw0 + q * rawSize;
+            for (int r = er; r < M * T; r += K) {
+                const float* rr = raw + r * 4 * DT + ec;
                 float pre = rr[0], uu = rr[DT];
                 float delta = cs_softplus(pre);
                 if (full) {
                     float zz = rr[2 * DT], go = rr[3 * DT];
                     float sz = cs_sigmoid(zz);
-                    xb[r * DT + cc] = make_float4(delta, delta * uu, go * zz * sz, uu);
-                    xe[r * DT + cc] = make_float2(go * sz * (1.f + zz * (1.f - sz)), cs_sigmoid(pre));
+                    xb[r * DT + ec] = make_float4(delta, delta * uu, go * zz * sz, uu);
+                    xe[r * DT + ec] = make_float2(go * sz * fmaf(zz, 1.f - sz, 1.f), cs_sigmoid(pre));
                 } else {
-                    xb[r * DT + cc] = make_float4(delta, delta * uu, 0.f, uu);
-                }
-            }
-            __syncthreads();
-        };
-
-        // a thread's NS states in its own slots of a [NV][threads][VW] area
-        auto store_state = [&](float* area, const float (&st)[NS]) {
-#pragma unroll
-            for (int jv = 0; jv < NV; jv++) {
-                float* q = area + (jv * threads + tid) * VW;
-                if constexpr (VW == 4) *reinterpret_cast<float4*>(q) = make_float4(st[jv * 4], st[jv * 4 + 1], st[jv * 4 + 2], st[jv * 4 + 3]);
-                else if constexpr (VW == 2) *reinterpret_cast<float2*>(q) = make_float2(st[jv * 2], st[jv * 2 + 1]);
-                else q[0] = st[jv];
-            }
-        };
-        auto load_state = [&](float (&st)[NS], const float* area) {
-#pragma unroll
-            for (int jv = 0; jv < NV; jv++) {
-                const float* q = area + (jv * threads + tid) * VW;
-                if constexpr (VW == 4) {
-                    float4 v = *reinterpret_cast<const float4*>(q);
-                    st[jv * 4] = v.x; st[jv * 4 + 1] = v.y; st[jv * 4 + 2] = v.z; st[jv * 4 + 3] = v.w;
-                } else if constexpr (VW == 2) {
-                    float2 v = *reinterpret_cast<const float2*>(q);
-                    st[jv * 2] = v.x; st[jv * 2 + 1] = v.y;
-                } else {
-                    st[jv] = q[0];
+                    xb[r * DT + ec] = make_float4(delta, delta * uu, 0.f, uu);
                 }
             }
         };
 
-        // one step of the forward recurrence at row t of the staged sub-chunk
-        auto advance = [&](float (&st)[NS], int t) {
-            float G[NS], V[NS];
+        // the block sums of reverse step t (buffer q): dB, dC of this tile; du, ddelta_pre, dz
+        auto reduce = [&](int t, int tt, int q) {
+            const float* dp = dpart + q * (M * 2 * NS * threads);
+            const float4* np = npart + q * (M * K * S);
+            for (int it = tid; it < nD + nN; it += threads) {
+                const int4 desc = items[it];
+                if (it < nD) {
+                    const int m = desc.z >> 1, w = desc.z & 1, n0 = desc.y;
+                    float acc[VW];
 #pragma unroll
-            for (int m = 0; m < M; m++) {
-                const float4 x = xb[(m * T + t) * DT + c];
-                float Bv[NS];
-                cs_load_slice<NS>(Bv, bc + (m * T + t) * 2 * NP, k, K);
+                    for (int e = 0; e < VW; e++) acc[e] = 0.f;
+                    const float* src = dp + desc.x;
+                    const int stride = K * VW;
+#pragma unroll 4
+                    for (int cc = 0; cc < DT; cc++) {
+                        const float* v = src + cc * stride;
+                        if constexpr (VW == 4) {
+                            float4 x4 = *reinterpret_cast<const float4*>(v);
+                            acc[0] += x4.x;
+                            acc[1] += x4.y;
+                            acc[2] += x4.z;
+                            acc[3] += x4.w;
+                        } else {
 #pragma unroll
-                for (int i = 0; i < NS; i++) {
-                    float ab = cs_exp2(x.x * a2[m][i]);
-                    if (m == 0) {
-                        G[i] = ab;
-                        V[i] = x.y * Bv[i];
-                    } else {
-                        G[i] += ab;
-                        V[i] = fmaf(x.y, Bv[i], V[i]);
+                            for (int e = 0; e < VW; e++) acc[e] += v[e];
+                        }
                     }
+                    if (w == 1) {
+                        const float* brow = bc + desc.w + t * 2 * NP;
+                        const float sd = sdd[m * T + t];
+#pragma unroll
+                        for (int e = 0; e < VW; e++) acc[e] = fmaf(brow[e], sd, acc[e]);
+                    }
+                    float* dst = (w == 0 ? p.dB : p.dC) + (((long)m * Bt + b) * L + tt) * N + n0;
+                    if constexpr (VW == 4) {
+                        if (vecRed && n0 + 4 <= N) {
+                            asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(dst), "f"(acc[0]),
+                                         "f"(acc[1]), "f"(acc[2]), "f"(acc[3]) : "memory");
+                            continue;
+                        }
+                    }
+#pragma unroll
+                    for (int e = 0; e < VW; e++)
+                        if (n0 + e < N) atomicAdd(dst + e, acc[e]);
+                } else {
+                    const int cc = desc.x, m = desc.y;
+                    if (d0 + cc >= D) continue;
+                    float pa = 0.f, hb = 0.f, yq = 0.f;
+                    const float4* src = np + m * K * S + cc;
+#pragma unroll 4
+                    for (int kk = 0; kk < K; kk++) {
+                        float4 v = src[kk * S];
+                        pa += v.x;
+                        hb += v.y;
+                        yq += v.z;
+                    }
+                    const float4 x = xb[(m * T + t) * DT + cc];
+                    const float2 xx = xe[(m * T + t) * DT + cc];
+                    const float ds = p.Dskip[m * D + d0 + cc];
+                    const float y = yq + x.y * cb[m * T + t] + ds * x.w;
+                    const long gi = (((long)m * Bt + b) * L + tt) * D + d0 + cc;
+                    p.du[gi] = fmaf(x.z, ds, x.x * hb);
+                    p.ddelta_pre[gi] = fmaf(pa, CS_LN2, x.w * hb) * xx.y;
+                    p.dz[gi] = y * xx.x;
+                    dsk[m * DT + cc] += x.z * x.w;
                 }
             }
-#pragma unroll
-            for (int i = 0; i < NS; i++) st[i] = fmaf(G[i], st[i], V[i]) * INV_M;
         };
 
         const int TS = p.chunk_len;
         const int nC = (len + TS - 1) / TS;
+        int parity = 0;   // partial buffer of the next reverse step
         for (int ci = nC - 1; ci >= 0; ci--) {
             const int tc0 = ci * TS, tc1 = min(len, tc0 + TS);
             const int nsub = (tc1 - tc0 + T - 1) / T;
-            float s0[NS];
+            // the stagings of this chunk: pass 1 over sub-chunks 0 .. nsub-2, then pass 2 over nsub-1 .. 0;
+            // each one's copies are issued while the one before is being computed
+            const int nst = 2 * nsub - 1;
+            auto sub_of = [&](int sIdx) { return sIdx < nsub - 1 ? sIdx : 2 * nsub - 2 - sIdx; };
+            float st[NS];
+            {
+                const float* src0 = !dvalid ? nullptr
+                                  : ci > 0 ? p.chunk_states + (((long)b * p.n_saved + ci - 1) * D + d) * N
+                                  : p.initial_state != nullptr ? p.initial_state + ((long)b * D + d) * N : nullptr;
+                if (src0 != nullptr) {
+                    cs_load_states<NS>(st, src0, k * NS, N, vecN);
+                } else {
 #pragma unroll
-            for (int i = 0; i < NS; i++) {
-                int n = k * NS + i;
-                float v = 0.f;
-                if (dvalid && n < N) {
-                    if (ci > 0) v = p.chunk_states[(((long)b * p.n_saved + ci - 1) * D + d) * N + n];
-                    else if (p.initial_state != nullptr) v = p.initial_state[((long)b * D + d) * N + n];
+                    for (int i = 0; i < NS; i++) st[i] = 0.f;
                 }
-                s0[i] = v;
+                store_state(subst, st);
             }
-            store_state(subst, s0);
-
-            // pass 1: states entering sub-chunks 1 .. nsub-1
-            if (nsub > 1) {
-                float st[NS];
+            issue(tc0 + sub_of(0) * T, tc1, nsub == 1, qbuf);
+            for (int sIdx = 0; sIdx < nst; sIdx++) {
+                const bool pass1 = sIdx < nsub - 1;
+                const int j = sub_of(sIdx);
+                cs_cp_async_wait<0>();
+                __syncthreads();   // buffer qbuf holds sub-chunk j; every thread is done with the last one
+                bc = bc0 + qbuf * bcSize;
+                transform(!pass1, qbuf);
+                __syncthreads();
+                if (sIdx + 1 < nst) issue(tc0 + sub_of(sIdx + 1) * T, tc1, sIdx + 1 >= nsub - 1, qbuf ^ 1);
+                if (pass1) {
+                    // pass 1: the state entering sub-chunk j + 1
 #pragma unroll
-                for (int i = 0; i < NS; i++) st[i] = s0[i];
-                for (int j = 0; j < nsub - 1; j++) {
-                    stage(tc0 + j * T, tc1, false);
-#pragma unroll 1
                     for (int t = 0; t < T; t++) advance(st, t);
                     store_state(subst + (j + 1) * NS * threads, st);
-                    __syncthreads();   // the next stage overwrites what this one read
-                }
-            }
+                } else {
+                    const int ts0 = tc0 + j * T, steps = min(T, tc1 - ts0);
+                    // C.B and sum_d dy*delta*u per row
+                    cs_row_dots(cb, bc, 2 * NP, NP, NP, M * T, NP % 4 == 0, tid, threads);
+                    row_dy_du(sdd);
 
-            // pass 2: sub-chunks last first
-            for (int j = nsub - 1; j >= 0; j--) {
-                const int ts0 = tc0 + j * T, steps = min(T, tc1 - ts0);
-                stage(ts0, tc1, true);
-                // C.B and sum_d dy*delta*u per row, by the block's full warps
-                {
-                    const int warp = tid >> 5, lane = tid & 31, nwarps = threads >> 5;
-                    auto row_sum = [&](int r, int q0, int dq) {
-                        float acc = 0.f;
-                        if (r < M * T) {
-                            const float* row = bc + r * 2 * NP;
-                            for (int q = q0; q < NP; q += dq) acc = fmaf(row[q], row[NP + q], acc);
-                        } else {
-                            const float4* xr = xb + (r - M * T) * DT;
-                            for (int q = q0; q < DT; q += dq)
-                                if (d0 + q < D) acc = fmaf(xr[q].z, xr[q].y, acc);
-                        }
-                        return acc;
-                    };
-                    if (nwarps == 0) {
-                        for (int r = tid; r < 2 * M * T; r += threads) cb[r] = row_sum(r, 0, 1);   // cb[M*T + ..] is sdd
-                    } else if (warp < nwarps) {
-                        for (int r = warp; r < 2 * M * T; r += nwarps) {
-                            float acc = row_sum(r, lane, 32);
-#pragma unroll
-                            for (int o = 16; o > 0; o >>= 1) acc += __shfl_xor_sync(0xffffffffu, acc, o);
-                            if (lane == 0) cb[r] = acc;
-                        }
-                    }
-                }
-
-                // recompute s_{t-1} for the sub-chunk into this thread's slots of sprev
-                {
-                    float st[NS];
-                    load_state(st, subst + j * NS * threads);
+                    // recompute s_{t-1} of the sub-chunk into this thread's slots of sprev
+                    {
+                        float sr[NS];
+                        load_state(sr, subst + j * NS * threads);
 #pragma unroll 1
-                    for (int t = 0; t < steps; t++) {
-                        store_state(sprev + t * NS * threads, st);
-                        if (t + 1 < steps) advance(st, t);
+                        for (int t = 0; t < steps; t++) {
+                            store_state(sprev + t * NS * threads, sr);
+                            if (t + 1 < steps) advance(sr, t);
+                        }
                     }
-                }
 
-                // reverse steps
+                    // reverse steps; the block sums of step t+1 run after step t's own work
+                    int pending = -1;
 #pragma unroll 1
-                for (int t = steps - 1; t >= 0; t--) {
-                    float gm[NS], gacc[NS], Gs[NS], sp[NS];
-                    load_state(sp, sprev + t * NS * threads);
+                    for (int t = steps - 1; t >= 0; t--) {
+                        const int q = parity;
+                        float sp[NS], gn[NS];
+                        load_state(sp, sprev + t * NS * threads);
+                        float* dp = dpart + q * (M * 2 * NS * threads);
+                        float4* np = npart + q * (M * K * S);
 #pragma unroll
-                    for (int i = 0; i < NS; i++) gm[i] = g[i] * INV_M;
-#pragma unroll
-                    for (int m = 0; m < M; m++) {
-                        const float4 x = xb[(m * T + t) * DT + c];   // delta, delta*u, dy, u
-                        float Bv[NS], Cv[NS], dBp[NS], dCp[NS];
-                        cs_load_slice<NS>(Bv, bc + (m * T + t) * 2 * NP, k, K);
-                        cs_load_slice<NS>(Cv, bc + (m * T + t) * 2 * NP + NP, k, K);
-                        float pa = 0.f, hb = 0.f, yq = 0.f;
-#pragma unroll
-                        for (int i = 0; i < NS; i++) {
-                            float ab = cs_exp2(x.x * a2[m][i]);
-                            float dh = x.z * Cv[i];
-                            if (m == 0) {
-                                gacc[i] = ab * dh;
-                                Gs[i] = ab;
-                            } else {
-                                gacc[i] = fmaf(ab, dh, gacc[i]);
-                                Gs[i] += ab;
-                            }
-                            float ht = dh + gm[i];
-                            float q = ab * sp[i];
-                            yq = fmaf(Cv[i], q, yq);
-                            float P = ht * q;
-                            pa = fmaf(P, a2[m][i], pa);
-                            dA[m][i] = fmaf(P, x.x, dA[m][i]);
-                            hb = fmaf(ht, Bv[i], hb);
-                            dCp[i] = x.z * q;
-                            dBp[i] = ht * x.y;
-                        }
-#pragma unroll
-                        for (int jv = 0; jv < NV; jv++) {
-                            float* pb = dpart + (((m * 2 + 0) * NV + jv) * threads + tid) * VW;
-                            float* pc = dpart + (((m * 2 + 1) * NV + jv) * threads + tid) * VW;
-                            if constexpr (VW == 4) {
-                                *reinterpret_cast<float4*>(pb) = make_float4(dBp[jv * 4], dBp[jv * 4 + 1], dBp[jv * 4 + 2], dBp[jv * 4 + 3]);
-                                *reinterpret_cast<float4*>(pc) = make_float4(dCp[jv * 4], dCp[jv * 4 + 1], dCp[jv * 4 + 2], dCp[jv * 4 + 3]);
-                            } else if constexpr (VW == 2) {
-                                *reinterpret_cast<float2*>(pb) = make_float2(dBp[jv * 2], dBp[jv * 2 + 1]);
-                                *reinterpret_cast<float2*>(pc) = make_float2(dCp[jv * 2], dCp[jv * 2 + 1]);
-                            } else {
-                                pb[0] = dBp[jv];
-                                pc[0] = dCp[jv];
-                            }
-                        }
-                        npart[((m * 3 + 0) * K + k) * S + c] = pa;
-                        npart[((m * 3 + 1) * K + k) * S + c] = hb;
-                        npart[((m * 3 + 2) * K + k) * S + c] = yq;
-                    }
-#pragma unroll
-                    for (int i = 0; i < NS; i++) g[i] = fmaf(Gs[i] * INV_M, g[i], gacc[i]);
-                    __syncthreads();
-
-                    // block sums: dB, dC of this tile (over channels), du, ddelta_pre, dz (over states)
-                    const int tt = ts0 + t;
-                    const int nD = M * 2 * NV * K, nN = M * DT;
-                    for (int it = tid; it < nD + nN; it += threads) {
-                        if (it < nD) {
-                            int kq = it % K, r = it / K, jv = r % NV, w = (r / NV) & 1, m = r / (2 * NV);
-                            float acc[VW];
-#pragma unroll
-                            for (int e = 0; e < VW; e++) acc[e] = 0.f;
-                            const float* src = dpart + (((m * 2 + w) * NV + jv) * threads + kq) * VW;
-                            for (int cc = 0; cc < DT; cc++) {
-                                const float* v = src + cc * K * VW;
-#pragma unroll
-                                for (int e = 0; e < VW; e++) acc[e] += v[e];
-                            }
-                            const int n0 = kq * NS + jv * VW;
-                            if (w == 1) {
-                                const float* brow = bc + (m * T + t) * 2 * NP + (jv * K + kq) * VW;
-                                float sd = sdd[m * T + t];
-#pragma unroll
-                                for (int e = 0; e < VW; e++) acc[e] = fmaf(brow[e], sd, acc[e]);
-                            }
-                            float* dst = (w == 0 ? p.dB : p.dC) + (((long)m * Bt + b) * L + tt) * N + n0;
-                            if (p.reduce_mode == 2) {
-                                // timing experiments only: dB and dC are not written
-                            } else if (p.reduce_mode == 1) {
-                                dst += tile * bcTile;
-#pragma unroll
-                                for (int e = 0; e < VW; e++)
-                                    if (n0 + e < N) dst[e] = acc[e];
-                            } else if constexpr (VW == 4) {
-                                if (vecBC && n0 + 4 <= N) {
-                                    asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(dst), "f"(acc[0]),
-                                                 "f"(acc[1]), "f"(acc[2]), "f"(acc[3]) : "memory");
-                                } else {
-#pragma unroll
-                                    for (int e = 0; e < VW; e++)
-                                        if (n0 + e < N) atomicAdd(dst + e, acc[e]);
-                                }
-                            } else {
-#pragma unroll
-                                for (int e = 0; e < VW; e++)
-                                    if (n0 + e < N) atomicAdd(dst + e, acc[e]);
-                            }
-                        } else {
-                            int q = it - nD, cc = q % DT, m = q / DT;
-                            if (d0 + cc >= D) continue;
+                        for (int m = 0; m < M; m++) {
+                            const float4 x = xb[(m * T + t) * DT + c];   // delta, delta*u, dy, u
+                            float Bv[NS], Cv[NS], dBp[NS], dCp[NS];
+                            cs_load_slice<NS>(Bv, bc + (m * T + t) * 2 * NP, k, K);
+                            cs_load_slice<NS>(Cv, bc + (m * T + t) * 2 * NP + NP, k, K);
                             float pa = 0.f, hb = 0.f, yq = 0.f;
-                            for (int kk = 0; kk < K; kk++) {
-                                pa += npart[((m * 3 + 0) * K + kk) * S + cc];
-                                hb += npart[((m * 3 + 1) * K + kk) * S + cc];
-                                yq += npart[((m * 3 + 2) * K + kk) * S + cc];
+#pragma unroll
+                            for (int i = 0; i < NS; i++) {
+                                float ab = cs_exp2(x.x * a2[m][i]);
+                                float ht = fmaf(x.z, Cv[i], g[i] * INV_M);
+                                gn[i] = m == 0 ? ab * ht : fmaf(ab, ht, gn[i]);
+                                float qv = ab * sp[i];
+                                yq = fmaf(Cv[i], qv, yq);
+                                float P = ht * qv;
+                                pa = fmaf(P, a2[m][i], pa);
+                                dA[m][i] = fmaf(P, x.x, dA[m][i]);
+                                hb = fmaf(ht, Bv[i], hb);
+                                dCp[i] = x.z * qv;
+                                dBp[i] = ht * x.y;
                             }
-                            const float4 x = xb[(m * T + t) * DT + cc];
-                            const float2 xx = xe[(m * T + t) * DT + cc];
-                            const float ds = p.Dskip[m * D + d0 + cc];
-                            const float y = yq + x.y * cb[m * T + t] + ds * x.w;
-                            const long gi = (((long)m * Bt + b) * L + tt) * D + d0 + cc;
-                            p.du[gi] = fmaf(x.z, ds, x.x * hb);
-                            p.ddelta_pre[gi] = fmaf(pa, CS_LN2, x.w * hb) * xx.y;
-                            p.dz[gi] = y * xx.x;
-                            dsk[m * DT + cc] += x.z * x.w;
+#pragma unroll
+                            for (int jv = 0; jv < NV; jv++) {
+                                float* pb = dp + (((m * 2 + 0) * NV + jv) * threads + tid) * VW;
+                                float* pc = dp + (((m * 2 + 1) * NV + jv) * threads + tid) * VW;
+                                if constexpr (VW == 4) {
+                                    *reinterpret_cast<float4*>(pb) = make_float4(dBp[jv * 4], dBp[jv * 4 + 1], dBp[jv * 4 + 2], dBp[jv * 4 + 3]);
+                                    *reinterpret_cast<float4*>(pc) = make_float4(dCp[jv * 4], dCp[jv * 4 + 1], dCp[jv * 4 + 2], dCp[jv * 4 + 3]);
+                                } else if constexpr (VW == 2) {
+                                    *reinterpret_cast<float2*>(pb) = make_float2(dBp[jv * 2], dBp[jv * 2 + 1]);
+                                    *reinterpret_cast<float2*>(pc) = make_float2(dCp[jv * 2], dCp[jv * 2 + 1]);
+                                } else {
+                                    pb[0] = dBp[jv];
+                                    pc[0] = dCp[jv];
+                                }
+                            }
+                            np[(m * K + k) * S + c] = make_float4(pa, hb, yq, 0.f);
                         }
+#pragma unroll
+                        for (int i = 0; i < NS; i++) g[i] = gn[i];
+                        if (pending >= 0) reduce(pending, ts0 + pending, q ^ 1);
+                        __syncthreads();
+                        pending = t;
+                        parity ^= 1;
                     }
-                    __syncthreads();
+                    reduce(pending, ts0 + pending, parity ^ 1);
                 }
+                qbuf ^= 1;
             }
         }
-        if (p.dinitial_state != nullptr && dvalid) {
-#pragma unroll
-            for (int i = 0; i < NS; i++)
-                if (k * NS + i < N) p.dinitial_state[((long)b * D + d) * N + k * NS + i] = g[i];
-        }
+        if (p.dinitial_state != nullptr && dvalid)
+            cs_store_states<NS>(p.dinitial_state + ((long)b * D + d) * N, g, k * NS, N, vecN);
     }
 
     // this block's share of dA and dDskip
     if (dvalid) {
 #pragma unroll
         for (int m = 0; m < M; m++)
-#pragma unroll
-            for (int i = 0; i < NS; i++)
-                if (k * NS + i < N) p.dA_part[(((long)blockIdx.y * M + m) * D + d) * N + k * NS + i] = dA[m][i];
+            cs_store_states<NS>(p.dA_part + (((long)blockIdx.y * M + m) * D + d) * N, dA[m], k * NS, N, vecN);
     }
     __syncthreads();
     for (int e = tid; e < M * DT; e += threads) {
@@ -408,8 +444,13 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
 }
 
 template <int M, int NS, int T>
-__global__ void __launch_bounds__(128, NS >= 8 ? 2 : 3) coupled_scan_bwd(const CoupledScanParams p) {
+__global__ void __launch_bounds__(128, CS_BWD_MIN_BLOCKS) coupled_scan_bwd_t(const CoupledScanParams p) {
     coupled_scan_bwd_impl<M, NS, T>(p);
+}
+
+// The instantiation the host asked for (CS_M, CS_NS, CS_T defined before compiling this file).
+extern "C" __global__ void __launch_bounds__(128, CS_BWD_MIN_BLOCKS) coupled_scan_bwd(const CoupledScanParams p) {
+    coupled_scan_bwd_impl<CS_M, CS_NS, CS_T>(p);
 }
 
 // out[i] = sum_q part[q * size + i], q = 0 .. parts-1 in order (a deterministic reduction).
@@ -420,8 +461,4 @@ extern "C" __global__ void coupled_scan_sum_partials(float* __restrict__ out, co
         for (int q = 0; q < parts; q++) acc += part[q * size + i];
         out[i] = acc;
     }
-}
-
-extern "C" __global__ void coupled_scan_zero(float* __restrict__ x, long size) {
-    for (long i = (long)blockIdx.x * blockDim.x + threadIdx.x; i < size; i += (long)gridDim.x * blockDim.x) x[i] = 0.f;
 }

@@ -1,5 +1,5 @@
 // What the coupled selective scan's forward (coupled_scan_fwd.cu) and backward (coupled_scan_bwd.cu)
-// share: the parameter block, the thread layout, the special functions and the asynchronous copies.
+// share: the parameter block, the thread layout, the special functions and the staging copies.
 // The mathematics is MODEL.md's ("One coupled layer", "Backward of the coupled scan").
 //
 // Thread layout (both kernels). A block owns one sample b (the backward: a group of samples) and a
@@ -17,7 +17,20 @@
 //
 // Index maps: u, delta, z, out [M,B,L,D] -> ((m*B + b)*L + t)*D + d; B, C [M,B,L,N];
 // A [M,D,N]; Dskip [M,D]; states [B,D,N]; saved chunk states [B, n_saved, D, N].
+//
+// The host picks an instantiation by defining CS_M, CS_NS and CS_T before this file (one module per
+// choice); the defaults below only let the file compile on its own.
 #pragma once
+
+#ifndef CS_M
+#define CS_M 3
+#endif
+#ifndef CS_NS
+#define CS_NS 8
+#endif
+#ifndef CS_T
+#define CS_T 8
+#endif
 
 // The layout of this struct is mirrored byte for byte by io.cmamba.cuda.CudaScan (pointers first,
 // 8 bytes each, then 4-byte integers): change both together.
@@ -39,12 +52,13 @@ struct CoupledScanParams {
     float* du;                    // [M,B,L,D]
     float* ddelta_pre;            // [M,B,L,D]
     float* dz;                    // [M,B,L,D]
-    float* dB;                    // [M,B,L,N], or [d_tiles][M,B,L,N] partials when reduce_mode == 1
+    float* dB;                    // [M,B,L,N] zeroed before the launch (summed with atomics)
     float* dC;                    // as dB
     float* dA_part;               // [b_groups][M,D,N]
     float* dDskip_part;           // [b_groups][M,D]
     float* dinitial_state;        // [B,D,N] or null
-    int modalities;               // M (equals the template's M)
+    int* err;                     // the backend's device error record (code, a, b, c), or null
+    int modalities;               // M (equals CS_M)
     int batch;                    // B
     int length;                   // L
     int channels;                 // D
@@ -53,13 +67,12 @@ struct CoupledScanParams {
     int chunk_len;                // steps between saved states (a multiple of the forward's chunk)
     int n_saved;                  // saved states per sample: ceil(L / chunk_len) - 1
     int batch_per_block;          // backward: samples per block (blockIdx.y groups)
-    int reduce_mode;              // backward: dB, dC by 0 = atomics into zeroed outputs, 1 = per-tile partials
     int sub_chunks;               // backward: ceil(chunk_len / T), the sub-chunk states kept per block
-    int pad_;
 };
 
-#define CS_LOG2E 1.4426950408889634f
-#define CS_LN2 0.6931471805599453f
+#define CS_LOG2E 1.44269502f        // log2(e) rounded to float
+#define CS_LOG2E_LO 1.925963e-8f    // log2(e) - CS_LOG2E
+#define CS_LN2 0.693147181f
 
 // 2^x in one special-function instruction (relative error about 2^-22); denormals flush to 0.
 __device__ __forceinline__ float cs_exp2(float x) {
@@ -68,18 +81,55 @@ __device__ __forceinline__ float cs_exp2(float x) {
     return y;
 }
 
-// softplus with the same threshold as the CPU reference (x above 20 is returned as is).
+__device__ __forceinline__ float cs_rcp(float x) {
+    float y;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
+// e^x: 2^(x log2 e) with the rounding error of the product (and of log2 e) put back to first order,
+// so that the relative error stays near 2^-21 for every |x| instead of growing with it.
+__device__ __forceinline__ float cs_exp(float x) {
+    float y = x * CS_LOG2E;
+    float r = fmaf(x, CS_LOG2E, -y);
+    r = fmaf(x, CS_LOG2E_LO, r);
+    return cs_exp2(y) * fmaf(r, CS_LN2, 1.f);
+}
+
+// softplus(x) = max(x, 0) + log1p(e), e = exp(-|x|) in (0, 1], with log1p(e) = 2 atanh(w),
+// w = e / (2 + e) in (0, 1/3]: seven odd terms leave a relative error below 2e-8. Above 20 this is
+// x to float precision, the CPU reference's threshold.
 __device__ __forceinline__ float cs_softplus(float x) {
-    return x > 20.f ? x : log1pf(expf(x));
+    float e = cs_exp(-fabsf(x));
+    float w = e * cs_rcp(2.f + e);
+    float w2 = w * w;
+    float p = fmaf(w2, 1.f / 13, 1.f / 11);
+    p = fmaf(w2, p, 1.f / 9);
+    p = fmaf(w2, p, 1.f / 7);
+    p = fmaf(w2, p, 1.f / 5);
+    p = fmaf(w2, p, 1.f / 3);
+    p = fmaf(w2, p, 1.f);
+    return fmaxf(x, 0.f) + 2.f * w * p;
 }
 
 __device__ __forceinline__ float cs_sigmoid(float x) {
-    return 1.f / (1.f + expf(-x));
+    return cs_rcp(1.f + cs_exp(-x));   // exp(-x) = inf gives 0, as it should
 }
 
-__device__ __forceinline__ int cs_clamp_length(const int* lengths, int b, int L) {
-    if (lengths == nullptr) return L;
-    int len = lengths[b];
+// Error code of a length outside [0, L] in the backend's error record (common.cuh's protocol:
+// the first error wins; CudaBackend.DeviceError words it).
+#define CS_ERR_LENGTH 4
+
+// lengths[b] clamped to [0, L] (so that a bad length cannot fault), reported when it was outside.
+__device__ __forceinline__ int cs_length(const CoupledScanParams& p, int b) {
+    const int L = p.length;
+    if (p.lengths == nullptr) return L;
+    int len = p.lengths[b];
+    if ((len < 0 || len > L) && p.err != nullptr && threadIdx.x == 0 && atomicCAS(p.err, 0, CS_ERR_LENGTH) == 0) {
+        p.err[1] = b;
+        p.err[2] = len;
+        p.err[3] = L;
+    }
     return len < 0 ? 0 : (len > L ? L : len);
 }
 
@@ -104,6 +154,65 @@ __device__ __forceinline__ void cs_cp_async_commit() {
 template <int PENDING>
 __device__ __forceinline__ void cs_cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING));
+}
+
+// A thread's walk over the elements of a [rows][width] array when the block's threads take
+// consecutive elements: its first (row, col) and the step between its elements, computed once so
+// that the loops need no division.
+struct CsWalk {
+    int row, col, rowStep, colStep, width;
+};
+
+__device__ __forceinline__ CsWalk cs_walk(int tid, int threads, int width) {
+    CsWalk w;
+    w.width = width;
+    w.row = tid / width;
+    w.col = tid - w.row * width;
+    w.rowStep = threads / width;
+    w.colStep = threads - w.rowStep * width;
+    return w;
+}
+
+#define CS_WALK(w, rows, rv, cv)                                                         \
+    for (int rv = (w).row, cv = (w).col; rv < (rows);                                    \
+         cv += (w).colStep, rv += (w).rowStep + (cv >= (w).width ? 1 : 0),               \
+             cv -= (cv >= (w).width ? (w).width : 0))
+
+// A thread's NS consecutive states n0 .. n0+NS-1 of a row of N floats: loaded or stored 16 bytes at
+// a time when the row allows it (n0 + NS <= N, 16-byte aligned), else element by element with the
+// padding states (n >= N) read as 0 and never written.
+template <int NS>
+__device__ __forceinline__ void cs_load_states(float (&v)[NS], const float* row, int n0, int N, bool vec) {
+    if constexpr (NS % 4 == 0) {
+        if (vec && n0 + NS <= N) {
+#pragma unroll
+            for (int j = 0; j < NS / 4; j++) {
+                float4 q = *reinterpret_cast<const float4*>(row + n0 + 4 * j);
+                v[4 * j] = q.x;
+                v[4 * j + 1] = q.y;
+                v[4 * j + 2] = q.z;
+                v[4 * j + 3] = q.w;
+            }
+            return;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < NS; i++) v[i] = n0 + i < N ? row[n0 + i] : 0.f;
+}
+
+template <int NS>
+__device__ __forceinline__ void cs_store_states(float* row, const float (&v)[NS], int n0, int N, bool vec) {
+    if constexpr (NS % 4 == 0) {
+        if (vec && n0 + NS <= N) {
+#pragma unroll
+            for (int j = 0; j < NS / 4; j++)
+                *reinterpret_cast<float4*>(row + n0 + 4 * j) = make_float4(v[4 * j], v[4 * j + 1], v[4 * j + 2], v[4 * j + 3]);
+            return;
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < NS; i++)
+        if (n0 + i < N) row[n0 + i] = v[i];
 }
 
 // Position of state n of the padded NP = K*NS states in the interleaved B/C rows.
@@ -137,63 +246,121 @@ __device__ __forceinline__ void cs_load_slice(float (&v)[NS], const float* row, 
     }
 }
 
-// Stages rows [t0, t0 + T) of a [.., L, W] tensor slice (W = row width in elements, starting at
-// column w0 of a row of rowLen elements) for every modality into dst[m][t][stride-apart].. rows:
-// dst + (m*T + t)*dstRowStride + col. Rows at or past tEnd, and columns at or past rowLen, are
-// zero-filled. Columns are copied 16 bytes at a time when vec (rowLen, w0 and W multiples of 4).
+// Copies rows [t0, t0 + T) of M [.., L, rowLen] tensor slices (columns [w0, w0 + W)) into
+// dst + (m*T + t)*dstRowStride + col. Rows at or past tEnd and columns past rowLen are zero-filled.
+// With vec the walk is over 4-column vectors (rowLen, w0 and W multiples of 4, 16-byte aligned).
+// When the threads divide the row evenly (colStep 0) each thread keeps one column: no per-copy
+// division or column arithmetic.
 template <int M, int T>
-__device__ __forceinline__ void cs_stage_rows(float* dst, int dstRowStride, const float* src, long mStride,
-                                              int L, int t0, int tEnd, int rowLen, int w0, int W, bool vec,
-                                              int tid, int threads) {
-    if (vec) {
-        int W4 = W >> 2;
-        for (int e = tid; e < M * T * W4; e += threads) {
-            int col = (e % W4) * 4, r = e / W4, t = r % T, m = r / T;
-            int tt = t0 + t;
+__device__ __forceinline__ void cs_stage_rows(float* dst, int dstRowStride, const float* src, long mStride, int t0,
+                                              int tEnd, int rowLen, int w0, const CsWalk& walk, bool vec) {
+    if (walk.colStep == 0) {
+        const int col = vec ? walk.col * 4 : walk.col;
+        const bool colOk = w0 + col < rowLen;
+        const float* g0 = src + w0 + col;
+        float* d0 = dst + col;
+        for (int r = walk.row; r < M * T; r += walk.rowStep) {
+            const int t = r % T, m = r / T, tt = t0 + t;
+            const bool ok = colOk && tt < tEnd;
+            const float* g = ok ? g0 + m * mStride + (long)tt * rowLen : src;
+            if (vec) cs_cp_async16(d0 + r * dstRowStride, g, ok);
+            else cs_cp_async4(d0 + r * dstRowStride, g, ok);
+        }
+    } else if (vec) {
+        CS_WALK(walk, M * T, r, v) {
+            int t = r % T, m = r / T, col = v * 4, tt = t0 + t;
             bool ok = tt < tEnd && w0 + col < rowLen;
             const float* g = ok ? src + m * mStride + (long)tt * rowLen + w0 + col : src;
-            cs_cp_async16(dst + (m * T + t) * dstRowStride + col, g, ok);
+            cs_cp_async16(dst + r * dstRowStride + col, g, ok);
         }
     } else {
-        for (int e = tid; e < M * T * W; e += threads) {
-            int col = e % W, r = e / W, t = r % T, m = r / T;
-            int tt = t0 + t;
+        CS_WALK(walk, M * T, r, col) {
+            int t = r % T, m = r / T, tt = t0 + t;
             bool ok = tt < tEnd && w0 + col < rowLen;
             const float* g = ok ? src + m * mStride + (long)tt * rowLen + w0 + col : src;
-            cs_cp_async4(dst + (m * T + t) * dstRowStride + col, g, ok);
+            cs_cp_async4(dst + r * dstRowStride + col, g, ok);
         }
     }
 }
 
-// Stages B or C rows [t0, t0 + T) (all N states) into the interleaved layout dst + (m*T + t)*dstRowStride.
+// Copies B or C rows [t0, t0 + T) (all N states) into the interleaved layout dst + (m*T + t)*dstRowStride.
 template <int M, int T, int NS>
 __device__ __forceinline__ void cs_stage_bc(float* dst, int dstRowStride, const float* src, long mStride, int N, int K,
-                                            int t0, int tEnd, bool vec, int tid, int threads) {
-    if (vec && NS >= 4) {
-        int N4 = N >> 2;
-        for (int e = tid; e < M * T * N4; e += threads) {
-            int n = (e % N4) * 4, r = e / N4, t = r % T, m = r / T;
-            int tt = t0 + t;
+                                            int t0, int tEnd, const CsWalk& walk, bool vec) {
+    if (walk.colStep == 0) {
+        const int n = vec ? walk.col * 4 : walk.col;
+        float* d0 = dst + cs_bc_pos<NS>(n, K);
+        const float* g0 = src + n;
+        for (int r = walk.row; r < M * T; r += walk.rowStep) {
+            const int t = r % T, m = r / T, tt = t0 + t;
+            const bool ok = tt < tEnd;
+            const float* g = ok ? g0 + m * mStride + (long)tt * N : src;
+            if (vec) cs_cp_async16(d0 + r * dstRowStride, g, ok);
+            else cs_cp_async4(d0 + r * dstRowStride, g, ok);
+        }
+    } else if (vec) {
+        CS_WALK(walk, M * T, r, v) {
+            int t = r % T, m = r / T, n = v * 4, tt = t0 + t;
             bool ok = tt < tEnd;
             const float* g = ok ? src + m * mStride + (long)tt * N + n : src;
-            cs_cp_async16(dst + (m * T + t) * dstRowStride + cs_bc_pos<NS>(n, K), g, ok);
+            cs_cp_async16(dst + r * dstRowStride + cs_bc_pos<NS>(n, K), g, ok);
         }
     } else {
-        for (int e = tid; e < M * T * N; e += threads) {
-            int n = e % N, r = e / N, t = r % T, m = r / T;
-            int tt = t0 + t;
+        CS_WALK(walk, M * T, r, n) {
+            int t = r % T, m = r / T, tt = t0 + t;
             bool ok = tt < tEnd;
             const float* g = ok ? src + m * mStride + (long)tt * N + n : src;
-            cs_cp_async4(dst + (m * T + t) * dstRowStride + cs_bc_pos<NS>(n, K), g, ok);
+            cs_cp_async4(dst + r * dstRowStride + cs_bc_pos<NS>(n, K), g, ok);
         }
     }
 }
 
-// Row stride of a [K][stride] partial-sum array written by thread (c, k) at k*stride + c: a
-// multiple of the channels per warp CW times an odd number, so that one warp's K*CW writes land in
-// distinct banks, while the readers (one per channel, over k) read consecutive words.
-__device__ __forceinline__ int cs_partial_stride(int DT, int K) {
-    int cw = K <= 32 && 32 % K == 0 ? 32 / K : 1;
+// Dot products of row pairs: out[r] = sum_e a(r)[e] * b(r)[e], e < len, for rows r < rows, where
+// a(r) = base + r*rowStride and b(r) = a(r) + bOffset. Four threads per row each take every fourth
+// element (4-float vectors when vec), then two shuffles combine them; every thread of the block
+// calls this (the shuffles need whole groups of four).
+__device__ __forceinline__ void cs_row_dots(float* out, const float* base, int rowStride, int bOffset, int len, int rows,
+                                            bool vec, int tid, int threads) {
+    if (threads & 3) {   // groups of four would straddle the last warp's end: one thread per row
+        for (int r = tid; r < rows; r += threads) {
+            const float* a = base + r * rowStride;
+            float acc = 0.f;
+            for (int i = 0; i < len; i++) acc = fmaf(a[i], a[bOffset + i], acc);
+            out[r] = acc;
+        }
+        return;
+    }
+    const int warpLanes = min(32, threads - (tid & ~31));
+    const unsigned mask = warpLanes == 32 ? 0xffffffffu : (1u << warpLanes) - 1u;
+    for (int e0 = 0; e0 < rows * 4; e0 += threads) {
+        const int e = e0 + tid, r = e >> 2, q = e & 3;
+        float acc = 0.f;
+        if (r < rows) {
+            const float* a = base + r * rowStride;
+            if (vec) {
+                for (int i = 4 * q; i < len; i += 16) {
+                    float4 x = *reinterpret_cast<const float4*>(a + i), y = *reinterpret_cast<const float4*>(a + bOffset + i);
+                    acc = fmaf(x.x, y.x, acc);
+                    acc = fmaf(x.y, y.y, acc);
+                    acc = fmaf(x.z, y.z, acc);
+                    acc = fmaf(x.w, y.w, acc);
+                }
+            } else {
+                for (int i = q; i < len; i += 4) acc = fmaf(a[i], a[bOffset + i], acc);
+            }
+        }
+        acc += __shfl_xor_sync(mask, acc, 1);
+        acc += __shfl_xor_sync(mask, acc, 2);
+        if (r < rows && q == 0) out[r] = acc;
+    }
+}
+
+// Row stride S of a [K][S] array written by thread (c, k) at k*S + c and read per channel over k:
+// with W-wide words, one warp's writes hit distinct banks when S is an odd multiple of the
+// channels a warp (or, for 16-byte words, a quarter warp) holds.
+__device__ __forceinline__ int cs_partial_stride(int DT, int K, int W) {
+    int lanes = W == 4 ? 8 : 32;
+    int cw = K <= lanes && lanes % K == 0 ? lanes / K : 1;
     int s = (DT + cw - 1) / cw * cw;
     if (((s / cw) & 1) == 0) s += cw;
     return s;

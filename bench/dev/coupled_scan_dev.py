@@ -20,25 +20,25 @@ SMS = 132
 
 PTR_FIELDS = ["u", "delta_pre", "z", "A", "Bm", "Cm", "Dskip", "lengths", "initial_state", "out", "final_state",
               "chunk_states", "dout", "dfinal_state", "du", "ddelta_pre", "dz", "dB", "dC", "dA_part",
-              "dDskip_part", "dinitial_state"]
+              "dDskip_part", "dinitial_state", "err"]
 INT_FIELDS = ["modalities", "batch", "length", "channels", "states", "lanes", "chunk_len", "n_saved",
-              "batch_per_block", "reduce_mode", "sub_chunks", "pad_"]
+              "batch_per_block", "sub_chunks"]
 PARAMS = np.dtype([(f, np.uint64) for f in PTR_FIELDS] + [(f, np.int32) for f in INT_FIELDS])
 assert PARAMS.itemsize == 8 * len(PTR_FIELDS) + 4 * len(INT_FIELDS)
 
 _modules = {}
 
 
-def module(which, names):
-    key = (which, tuple(names))
+def module(which, defines):
+    key = (which, tuple(sorted(defines.items())))
     if key not in _modules:
         src = open(os.path.join(KDIR, f"coupled_scan_{which}.cu")).read()
         t0 = time.time()
-        mod = cp.RawModule(code=src, options=("-std=c++17", "-lineinfo", f"-I{KDIR}"),
-                           name_expressions=list(names))
+        opts = ("-std=c++17", "-lineinfo", f"-I{KDIR}") + tuple(f"-D{k}={v}" for k, v in defines.items())
+        mod = cp.RawModule(code=src, options=opts)
         mod.compile()
         _modules[key] = mod
-        print(f"  [nvrtc {which} {names}: {time.time() - t0:.1f} s]", flush=True)
+        print(f"  [nvrtc {which} {defines}: {time.time() - t0:.1f} s]", flush=True)
     return _modules[key]
 
 
@@ -63,22 +63,28 @@ def pow2ceil(x):
     return 1 << max(0, (x - 1).bit_length())
 
 
-def fwd_config(M, N, D, ns=None, threads=128, T=8):
+def stride(DT, K, W):
+    lanes = 8 if W == 4 else 32
+    cw = lanes // K if K <= lanes and lanes % K == 0 else 1
+    S = -(-DT // cw) * cw
+    if (S // cw) % 2 == 0:
+        S += cw
+    return S
+
+
+def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=3):
     if ns is None:
         ns = min(8, pow2ceil(N)) if N < 8 else (4 if N < 32 else 8)
     K = -(-N // ns)
     DT = max(1, min(D, threads // K))
     thr = DT * K
     NP = K * ns
-    cw = 32 // K if K <= 32 and 32 % K == 0 else 1
-    S = -(-DT // cw) * cw
-    if (S // cw) % 2 == 0:
-        S += cw
+    S = stride(DT, K, 1)
     floats = 2 * M * T * 3 * DT + 2 * M * T * 2 * NP + 4 * M * T * DT + ((M * T + 3) & ~3) + M * T * K * S
-    return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, smem=4 * floats)
+    return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, smem=4 * floats, minb=minb, maxt=max(thr, 128) if minb > 1 else 256)
 
 
-def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, blocks_per_sm=3):
+def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=3):
     if ns is None:
         ns = 4 if M <= 4 else 2
         ns = min(ns, pow2ceil(N))
@@ -86,38 +92,35 @@ def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, blocks_per_sm=3):
     DT = max(1, min(D, 128 // K))
     thr = DT * K
     NP = K * ns
-    cw = 32 // K if K <= 32 and 32 % K == 0 else 1
-    S = -(-DT // cw) * cw
-    if (S // cw) % 2 == 0:
-        S += cw
+    S = stride(DT, K, 4)
     sub = -(-TS // T)
     tiles = -(-D // DT)
-    bgroups = min(B, max(1, -(-waves * SMS * blocks_per_sm // tiles)))
+    bgroups = min(B, max(1, -(-waves * SMS * minb // tiles)))
     bpb = -(-B // bgroups)
     bgroups = -(-B // bpb)
-    floats = (M * T * 4 * DT + M * T * 2 * NP + 4 * M * T * DT + 2 * M * T * DT
-              + ((2 * M * T + M * DT + 3) & ~3) + M * 2 * ns * thr + ((M * 3 * K * S + 3) & ~3)
-              + T * ns * thr + sub * ns * thr)
-    return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, sub=sub, tiles=tiles, bgroups=bgroups, bpb=bpb, smem=4 * floats)
+    floats = (2 * M * T * 4 * DT + 2 * M * T * 2 * NP + 4 * M * T * DT + 2 * M * T * DT
+              + ((2 * M * T + M * DT + 3) & ~3) + 2 * M * 2 * ns * thr + 2 * M * K * S * 4
+              + T * ns * thr + ((sub * ns * thr + 3) & ~3) + 4 * (M * 2 * max(1, ns // 4) * K + M * DT))
+    return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, sub=sub, tiles=tiles, bgroups=bgroups, bpb=bpb, smem=4 * floats, minb=minb)
 
 
 class Scan:
     """Runs the CUDA forward and backward on torch float32 tensors."""
 
-    def __init__(self, M, B, L, D, N, TS=32, fwd=None, bwd=None, reduce_mode=0):
+    def __init__(self, M, B, L, D, N, TS=16, fwd=None, bwd=None):
         self.M, self.B, self.L, self.D, self.N = M, B, L, D, N
         self.fc = fwd_config(M, N, D, **(fwd or {}))
         self.TS = max(self.fc["T"], TS // self.fc["T"] * self.fc["T"])
         self.bc = bwd_config(M, N, D, B, self.TS, **(bwd or {}))
-        self.reduce_mode = reduce_mode
         fc, bc = self.fc, self.bc
-        self.fname = f"coupled_scan_fwd<{M}, {fc['ns']}, {fc['T']}>"
-        self.bname = f"coupled_scan_bwd<{M}, {bc['ns']}, {bc['T']}>"
-        self.fk = module("fwd", [self.fname]).get_function(self.fname)
-        bm = module("bwd", [self.bname, "coupled_scan_sum_partials", "coupled_scan_zero"])
-        self.bk = bm.get_function(self.bname)
+        fdef = dict(CS_M=M, CS_NS=fc["ns"], CS_T=fc["T"], CS_FWD_THREADS=fc["maxt"], CS_FWD_MIN_BLOCKS=fc["minb"])
+        bdef = dict(CS_M=M, CS_NS=bc["ns"], CS_T=bc["T"], CS_BWD_MIN_BLOCKS=bc["minb"])
+        self.fname = "fwd" + str(list(fdef.values()))
+        self.bname = "bwd" + str(list(bdef.values()))
+        self.fk = module("fwd", fdef).get_function("coupled_scan_fwd")
+        bm = module("bwd", bdef)
+        self.bk = bm.get_function("coupled_scan_bwd")
         self.sumk = bm.get_function("coupled_scan_sum_partials")
-        self.zerok = bm.get_function("coupled_scan_zero")
         self.fk.max_dynamic_shared_size_bytes = fc["smem"]
         self.bk.max_dynamic_shared_size_bytes = bc["smem"]
         self.n_saved = max(0, -(-L // self.TS) - 1)
@@ -129,7 +132,7 @@ class Scan:
                    lengths=x.get("lengths"), initial_state=x.get("init"), out=out, final_state=final,
                    chunk_states=saved, modalities=M, batch=B, length=L, channels=D, states=N,
                    lanes=self.fc["K"], chunk_len=self.TS, n_saved=self.n_saved)
-        grid = (-(-D // self.fc["DT"]), B)
+        grid = (-(-D // self.fc["DT"]), min(B, 65535), -(-B // 65535))
         self.fk(grid, (self.fc["threads"],), (p,), shared_mem=self.fc["smem"])
         return saved
 
@@ -138,29 +141,18 @@ class Scan:
         bc = self.bc
         dA_part = torch.empty((bc["bgroups"], M, D, N), device="cuda") if bc["bgroups"] > 1 else g["dA"]
         dDs_part = torch.empty((bc["bgroups"], M, D), device="cuda") if bc["bgroups"] > 1 else g["dDskip"]
-        if self.reduce_mode == 1 and bc["tiles"] > 1:
-            dBp = torch.empty((bc["tiles"],) + tuple(g["dB"].shape), device="cuda")
-            dCp = torch.empty((bc["tiles"],) + tuple(g["dC"].shape), device="cuda")
-        else:
-            dBp, dCp = g["dB"], g["dC"]
-        if self.reduce_mode == 0:
-            for t in (g["dB"], g["dC"]):
-                self.zerok((264,), (256,), (cp.asarray(t), np.int64(t.numel())))
+        g["dB"].zero_()
+        g["dC"].zero_()
         p = params(u=x["u"], delta_pre=x["pre"], z=x["z"], A=x["A"], Bm=x["B"], Cm=x["C"], Dskip=x["Dskip"],
                    lengths=x.get("lengths"), initial_state=x.get("init"), chunk_states=saved, dout=dout,
-                   dfinal_state=dfinal, du=g["du"], ddelta_pre=g["dpre"], dz=g["dz"], dB=dBp, dC=dCp,
+                   dfinal_state=dfinal, du=g["du"], ddelta_pre=g["dpre"], dz=g["dz"], dB=g["dB"], dC=g["dC"],
                    dA_part=dA_part, dDskip_part=dDs_part, dinitial_state=g.get("dinit"),
                    modalities=M, batch=B, length=L, channels=D, states=N, lanes=bc["K"], chunk_len=self.TS,
-                   n_saved=self.n_saved, batch_per_block=bc["bpb"], reduce_mode=self.reduce_mode,
-                   sub_chunks=bc["sub"])
+                   n_saved=self.n_saved, batch_per_block=bc["bpb"], sub_chunks=bc["sub"])
         self.bk((bc["tiles"], bc["bgroups"]), (bc["threads"],), (p,), shared_mem=bc["smem"])
         if bc["bgroups"] > 1:
             self.sumk((264,), (256,), (cp.asarray(g["dA"]), cp.asarray(dA_part), np.int64(M * D * N), np.int32(bc["bgroups"])))
             self.sumk((64,), (256,), (cp.asarray(g["dDskip"]), cp.asarray(dDs_part), np.int64(M * D), np.int32(bc["bgroups"])))
-        if self.reduce_mode == 1 and bc["tiles"] > 1:
-            n = g["dB"].numel()
-            self.sumk((528,), (256,), (cp.asarray(g["dB"]), cp.asarray(dBp), np.int64(n), np.int32(bc["tiles"])))
-            self.sumk((528,), (256,), (cp.asarray(g["dC"]), cp.asarray(dCp), np.int64(n), np.int32(bc["tiles"])))
 
 
 def random_inputs(M, B, L, D, N, lengths=False, init=False, seed=None, dtype=torch.float32):
@@ -231,8 +223,8 @@ def relerr(a, ref):
     return (a - ref).norm().item() / (den if den > 0 else 1.0)
 
 
-def check_case(M, B, L, D, N, lengths, init, TS=32, fwd=None, bwd=None, reduce_mode=0):
-    sc = Scan(M, B, L, D, N, TS=TS, fwd=fwd, bwd=bwd, reduce_mode=reduce_mode)
+def check_case(M, B, L, D, N, lengths, init, TS=16, fwd=None, bwd=None):
+    sc = Scan(M, B, L, D, N, TS=TS, fwd=fwd, bwd=bwd)
     x = random_inputs(M, B, L, D, N, lengths, init)
     out = torch.full((M, B, L, D), float("nan"), device="cuda")
     final = torch.full((B, D, N), float("nan"), device="cuda")
@@ -253,7 +245,7 @@ def check_case(M, B, L, D, N, lengths, init, TS=32, fwd=None, bwd=None, reduce_m
     worst_f = max(errs["out"], errs["final"])
     worst_b = max(v for k, v in errs.items() if k not in ("out", "final"))
     ok = worst_f <= 1e-5 and worst_b <= 1e-4
-    desc = f"M={M} B={B} L={L} D={D} N={N} len={int(lengths)} init={int(init)} TS={sc.TS} fns={sc.fc['ns']} bns={sc.bc['ns']} rm={reduce_mode}"
+    desc = f"M={M} B={B} L={L} D={D} N={N} len={int(lengths)} init={int(init)} TS={sc.TS} {sc.fname} {sc.bname}"
     print(f"{'ok  ' if ok else 'FAIL'} {desc}: fwd {worst_f:.2e} bwd {worst_b:.2e}  "
           + " ".join(f"{k}={v:.1e}" for k, v in errs.items()), flush=True)
     return ok
@@ -270,11 +262,12 @@ def check():
     bad = 0
     for c in cases:
         bad += not check_case(*c)
-    bad += not check_case(3, 3, 50, 40, 64, True, True, reduce_mode=1)
+    bad += not check_case(3, 3, 50, 40, 64, True, True, TS=32, bwd=dict(T=8))
     bad += not check_case(3, 2, 100, 24, 16, True, True, TS=8)
     bad += not check_case(3, 2, 100, 24, 16, True, True, TS=64)
     bad += not check_case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=4, T=4), bwd=dict(ns=2))
-    bad += not check_case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=8, threads=256))
+    bad += not check_case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=8, threads=256, minb=1), bwd=dict(ns=8, minb=2))
+    bad += not check_case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=16, minb=2), bwd=dict(ns=8, minb=3))
     # two halves equal one whole
     M, B, L, D, N = 3, 2, 64, 12, 16
     sc = Scan(M, B, L, D, N)
@@ -370,10 +363,9 @@ def bench():
     clock = cp.cuda.runtime.getDeviceProperties(0)["clockRate"] * 1e3
     print(f"copy bandwidth {bw / 1e12:.2f} TB/s, clock {clock / 1e9:.2f} GHz", flush=True)
     settings = [
-        ("paper", 3, 1024, 50, 256, 64, [dict(), dict(fwd=dict(ns=4)), dict(fwd=dict(threads=256)), dict(TS=16), dict(TS=64),
-                                         dict(reduce_mode=1), dict(reduce_mode=2), dict(bwd=dict(ns=2)), dict(bwd=dict(T=8))]),
-        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(), dict(fwd=dict(ns=2)), dict(reduce_mode=2), dict(bwd=dict(ns=2))]),
-        ("long2k-64", 3, 8, 2048, 1536, 64, [dict(), dict(fwd=dict(ns=4)), dict(reduce_mode=2)]),
+        ("paper", 3, 1024, 50, 256, 64, [dict(), dict(fwd=dict(minb=4)), dict(bwd=dict(ns=8, minb=2))]),
+        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(), dict(fwd=dict(minb=4))]),
+        ("long2k-64", 3, 8, 2048, 1536, 64, [dict(), dict(bwd=dict(ns=8, minb=2))]),
         ("long16k-16", 3, 8, 16384, 1536, 16, [dict(reps=3)]),
         ("long16k-64", 3, 8, 16384, 1536, 64, [dict(reps=3)]),
     ]
@@ -396,6 +388,22 @@ def bench():
         print(f"{r[0]:12s} {r[1][:40]:40s} {r[2]:7.3f} {r[3]:6.3f} {r[4]:5.2f} | {r[5]:7.3f} {r[6]:6.3f} {r[7]:5.2f}")
 
 
+def prof():
+    """One forward and one backward launch at a reduced paper size, for ncu."""
+    M, B, L, D, N = 3, 256, 50, 256, 64
+    sc = Scan(M, B, L, D, N)
+    x = random_inputs(M, B, L, D, N, False, False, seed=1)
+    out = torch.empty(M, B, L, D, device="cuda")
+    dout = torch.randn(M, B, L, D, device="cuda")
+    g = dict(du=torch.empty(M, B, L, D, device="cuda"), dpre=torch.empty(M, B, L, D, device="cuda"),
+             dz=torch.empty(M, B, L, D, device="cuda"), dA=torch.empty(M, D, N, device="cuda"),
+             dB=torch.empty(M, B, L, N, device="cuda"), dC=torch.empty(M, B, L, N, device="cuda"),
+             dDskip=torch.empty(M, D, device="cuda"))
+    saved = sc.forward(x, out)
+    sc.backward(x, saved, dout, g)
+    torch.cuda.synchronize()
+
+
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "check"
     print(torch.cuda.get_device_name(0), "torch", torch.__version__, "cupy", cp.__version__, flush=True)
@@ -403,3 +411,5 @@ if __name__ == "__main__":
         bad = check()
     if what in ("time", "all"):
         bench()
+    if what == "prof":
+        prof()

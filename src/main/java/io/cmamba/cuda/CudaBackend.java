@@ -129,6 +129,25 @@ public final class CudaBackend implements Backend {
         return m;
     }
 
+    /**
+     * The module compiled from kernels/{@code file} with {@code prelude} (lines such as
+     * "#define CS_M 3") put before its text: one module per distinct prelude, so that a file can
+     * instantiate the compile-time variant a call needs. Cached on disk like any other module.
+     */
+    public synchronized CudaModule module(String file, String prelude) {
+        if (prelude == null || prelude.isEmpty()) return module(file);
+        checkOpen();
+        String key = file + "\u0000" + prelude;
+        CudaModule m = modules.get(key);
+        if (m == null) {
+            KernelSource src = KernelSource.load(file);
+            String text = prelude + (prelude.endsWith("\n") ? "" : "\n") + "#line 1 \"" + src.fileName() + "\"\n" + src.text();
+            m = new CudaModule(context, src.fileName(), compiler.cubin(KernelSource.of(src.fileName(), text, src.headers())));
+            modules.put(key, m);
+        }
+        return m;
+    }
+
     /** Kernel {@code name} of kernels/{@code file}. */
     public CudaFunction kernel(String file, String name) {
         return module(file).function(name);
@@ -353,6 +372,8 @@ public final class CudaBackend implements Backend {
                 case 3:
                     return "maxPoolTimeBackward: argmax at flat index " + e[1] + " (sample * D + channel) is " + e[2]
                             + ", outside [0, " + e[3] + ")" + where;
+                case 4:
+                    return "coupledScan: length of sample " + e[1] + " is " + e[2] + ", outside [0, " + e[3] + "]" + where;
                 default:
                     return "a GPU kernel reported error code " + e[0] + " (" + e[1] + ", " + e[2] + ", " + e[3] + ")" + where;
             }

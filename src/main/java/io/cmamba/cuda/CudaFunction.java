@@ -14,7 +14,8 @@ import jcuda.driver.JCudaDriver;
  * </pre>
  * Arguments map to kernel parameters by Java type: a {@link Tensor} (CUDA) or {@link DeviceBuffer}
  * is the device pointer of its first element, null a null pointer, Integer int, Long long long (or
- * a raw device address), Float float, Double double, Boolean int 0/1. The launch shape is checked
+ * a raw device address), Float float, Double double, Boolean int 0/1, byte[] a struct passed by
+ * value (its bytes in the kernel's layout). The launch shape is checked
  * against the device's and the kernel's limits first, and every error names the kernel and its
  * launch shape. With -Dcmamba.cudaSync=true each launch is followed by a stream synchronisation,
  * so that a fault inside a kernel is reported against that kernel.
@@ -116,7 +117,8 @@ public final class CudaFunction {
         if (a instanceof Float f) return Pointer.to(new float[]{f});
         if (a instanceof Double d) return Pointer.to(new double[]{d});
         if (a instanceof Boolean z) return Pointer.to(new int[]{z ? 1 : 0});
+        if (a instanceof byte[] struct) return Pointer.to(struct);
         throw new IllegalArgumentException("argument " + index + " of " + what + " has unsupported type "
-                + a.getClass().getName() + " (expected Tensor, DeviceBuffer, Integer, Long, Float, Double or Boolean)");
+                + a.getClass().getName() + " (expected Tensor, DeviceBuffer, Integer, Long, Float, Double, Boolean or byte[])");
     }
 }

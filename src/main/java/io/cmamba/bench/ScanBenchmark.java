@@ -1,0 +1,178 @@
+package io.cmamba.bench;
+
+import io.cmamba.cuda.CudaBackend;
+import io.cmamba.cuda.CudaDevice;
+import io.cmamba.cuda.CudaTimer;
+import io.cmamba.tensor.DType;
+import io.cmamba.tensor.Saved;
+import io.cmamba.tensor.ScanGrads;
+import io.cmamba.tensor.ScanInputs;
+import io.cmamba.tensor.Tensor;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+
+/**
+ * Times the CUDA coupled scan (forward and backward) at the paper's setting and at long sequences
+ * with a small batch, against its floor: max(bytes / measured copy bandwidth, exponentials / (16 x
+ * SMs x clock), FP32 instructions / (128 x SMs x clock)). Bytes count each input read once and each
+ * output written once (the chunk states the forward keeps for the backward are not counted: they
+ * are this implementation's choice); exponentials and FP32 operations count what the mathematics
+ * needs per (m, b, t, d, n), not what the kernels spend on recomputation.
+ * <p>
+ * Usage: ScanBenchmark [--quick] [--runs N]. Every input exceeds the L2 cache, so the inputs are not
+ * rotated. Device events around each run, warm-up first, the median of the runs.
+ */
+public final class ScanBenchmark {
+    private ScanBenchmark() {
+    }
+
+    record Setting(String name, int m, int b, int l, int d, int n) {
+        long x() {
+            return (long) m * b * l * d;
+        }
+
+        long elements() {
+            return x() * n;
+        }
+
+        long bc() {
+            return (long) m * b * l * n;
+        }
+
+        /** Bytes: forward reads u, deltaPre, z, B, C, A, Dskip and writes out. */
+        long forwardBytes() {
+            return 4 * (4 * x() + 2 * bc() + (long) m * d * n + (long) m * d);
+        }
+
+        /** Bytes: backward reads u, deltaPre, z, dout, B, C, A, Dskip and writes du, dDeltaPre, dz, dB, dC, dA, dDskip. */
+        long backwardBytes() {
+            return 4 * (7 * x() + 4 * bc() + 2L * m * d * n + 2L * m * d);
+        }
+
+        /** exp(delta A) per element, and per (m, b, t, d) one for softplus and one for the gate's sigmoid. */
+        long exps() {
+            return elements() + 2 * x();
+        }
+
+        /**
+         * FP32 instructions of the forward per element: delta*A, Abar*s, C.(Abar s), the G and V sums
+         * (5), and per (b, t, d, n) the state update (2).
+         */
+        long forwardFlops() {
+            return 5 * elements() + 2L * b * l * d * n;
+        }
+
+        /**
+         * Backward per element: delta*A, H, the g recurrence, Abar*s, y, P, the ddelta, dA and du sums,
+         * the dB and dC terms and their sums over d (13).
+         */
+        long backwardFlops() {
+            return 13 * elements();
+        }
+    }
+
+    static final List<Setting> SETTINGS = List.of(
+            new Setting("paper", 3, 1024, 50, 256, 64),
+            new Setting("long2k-n16", 3, 8, 2048, 1536, 16),
+            new Setting("long2k-n64", 3, 8, 2048, 1536, 64),
+            new Setting("long16k-n16", 3, 8, 16384, 1536, 16),
+            new Setting("long16k-n64", 3, 8, 16384, 1536, 64));
+
+    /** A tensor filled with a repeated block of random values (uploaded once, tiled on the device). */
+    static Tensor random(CudaBackend gpu, Random rnd, double mean, double scale, int... shape) {
+        Tensor t = gpu.empty(DType.F32, shape);
+        long n = t.size();
+        int block = (int) Math.min(n, 1 << 20);
+        float[] v = new float[block];
+        for (int i = 0; i < block; i++) v[i] = (float) (mean + scale * rnd.nextGaussian());
+        Tensor src = gpu.fromFloats(v, block);
+        long rows = n / block;
+        Tensor flat = t.reshape(Math.toIntExact(n));
+        if (rows > 0) gpu.copyBlock(flat, 0, block, src, 0, 0, Math.toIntExact(rows), block);
+        long rest = n - rows * block;
+        if (rest > 0) gpu.copyBlock(flat, rows * block, 0, src, 0, 0, 1, (int) rest);
+        src.close();
+        return t;
+    }
+
+    /** Device-to-device copy bandwidth, bytes read plus bytes written per second. */
+    static double copyBandwidth(CudaBackend gpu) {
+        int n = 1 << 28;   // 1 GiB of float32
+        Tensor a = gpu.empty(DType.F32, n), b = gpu.empty(DType.F32, n);
+        gpu.fill(a, 1.5);
+        double ms = CudaTimer.time(gpu.stream(), 2, 10, () -> gpu.copy(b, a)).median();
+        a.close();
+        b.close();
+        return 2.0 * 4 * n / (ms * 1e-3);
+    }
+
+    record Row(Setting s, double fwdMs, double bwdMs, double fwdFloor, double bwdFloor, String fwdBound, String bwdBound) {
+    }
+
+    public static void main(String[] args) {
+        boolean quick = false;
+        int runs = 15;
+        for (int i = 0; i < args.length; i++) {
+            switch (args[i]) {
+                case "--quick" -> quick = true;
+                case "--runs" -> runs = Integer.parseInt(args[++i]);
+                default -> {
+                    System.err.println("usage: ScanBenchmark [--quick] [--runs N]; unknown argument '" + args[i] + "'");
+                    System.exit(2);
+                }
+            }
+        }
+        try (CudaBackend gpu = new CudaBackend(0)) {
+            CudaDevice dev = gpu.device();
+            double clock = dev.clockKHz() * 1e3;
+            double bw = copyBandwidth(gpu);
+            double expRate = 16.0 * dev.smCount() * clock, fmaRate = 128.0 * dev.smCount() * clock;
+            System.out.printf(Locale.ROOT, "device %s: %d SMs, clock %.2f GHz; copy bandwidth %.2f TB/s (measured); "
+                            + "exp rate %.2f T/s, FP32 rate %.1f T instr/s%n", dev.name(), dev.smCount(), clock / 1e9,
+                    bw / 1e12, expRate / 1e12, fmaRate / 1e12);
+            List<Row> rows = new ArrayList<>();
+            Random rnd = new Random(1);
+            for (Setting s : SETTINGS) {
+                if (quick && s.l() > 2048) continue;
+                int m = s.m(), b = s.b(), l = s.l(), d = s.d(), n = s.n();
+                double[] aVals = new double[m * d * n];
+                for (int i = 0; i < aVals.length; i++) aVals[i] = -Math.exp(Math.log(i % n + 1.0) + 0.1 * rnd.nextGaussian());
+                ScanInputs in = new ScanInputs(random(gpu, rnd, 0, 1, m, b, l, d), random(gpu, rnd, -3, 1, m, b, l, d),
+                        random(gpu, rnd, 0, 1, m, b, l, d), gpu.fromDoubles(DType.F32, aVals, m, d, n),
+                        random(gpu, rnd, 0, 1, m, b, l, n), random(gpu, rnd, 0, 1, m, b, l, n),
+                        random(gpu, rnd, 1, 0.1, m, d), null, null);
+                Tensor out = gpu.empty(DType.F32, m, b, l, d);
+                Tensor dout = random(gpu, rnd, 0, 1, m, b, l, d);
+                ScanGrads g = new ScanGrads(gpu.empty(DType.F32, m, b, l, d), gpu.empty(DType.F32, m, b, l, d),
+                        gpu.empty(DType.F32, m, b, l, d), gpu.empty(DType.F32, m, d, n), gpu.empty(DType.F32, m, b, l, n),
+                        gpu.empty(DType.F32, m, b, l, n), gpu.empty(DType.F32, m, d), null);
+                int r = l > 2048 ? Math.max(3, runs / 4) : runs;
+                double fwd = CudaTimer.time(gpu.stream(), 2, r, () -> gpu.coupledScanForward(in, out, null).close()).median();
+                Saved saved = gpu.coupledScanForward(in, out, null);
+                double bwd = CudaTimer.time(gpu.stream(), 1, Math.max(3, r / 2), () -> gpu.coupledScanBackward(in, saved, dout, null, g)).median();
+                gpu.synchronize();
+                saved.close();
+                double fb = s.forwardBytes() / bw, fe = s.exps() / expRate, ff = s.forwardFlops() / fmaRate;
+                double bb = s.backwardBytes() / bw, bf = s.backwardFlops() / fmaRate;
+                double fFloor = Math.max(fb, Math.max(fe, ff)), bFloor = Math.max(bb, Math.max(fe, bf));
+                String fBound = fFloor == fb ? "bytes" : fFloor == fe ? "exp" : "fp32";
+                String bBound = bFloor == bb ? "bytes" : bFloor == fe ? "exp" : "fp32";
+                rows.add(new Row(s, fwd, bwd, fFloor * 1e3, bFloor * 1e3, fBound, bBound));
+                System.out.printf(Locale.ROOT, "%-12s M=%d B=%d L=%d D=%d N=%d: forward %.3f ms (floor %.3f ms: bytes %.3f, exp %.3f, "
+                                + "fp32 %.3f), backward %.3f ms (floor %.3f ms: bytes %.3f, exp %.3f, fp32 %.3f)%n", s.name(), m, b, l, d, n,
+                        fwd, fFloor * 1e3, fb * 1e3, fe * 1e3, ff * 1e3, bwd, bFloor * 1e3, bb * 1e3, fe * 1e3, bf * 1e3);
+                for (Tensor t : new Tensor[]{in.u(), in.deltaPre(), in.z(), in.A(), in.B(), in.C(), in.Dskip(), out, dout,
+                        g.du(), g.dDeltaPre(), g.dz(), g.dA(), g.dB(), g.dC(), g.dDskip()})
+                    t.close();
+            }
+            System.out.println();
+            System.out.println("setting       forward ms   floor  bound  ratio |  backward ms   floor  bound  ratio");
+            for (Row x : rows)
+                System.out.printf(Locale.ROOT, "%-12s  %10.3f %7.3f %6s %6.2f | %12.3f %7.3f %6s %6.2f%n", x.s().name(), x.fwdMs(),
+                        x.fwdFloor(), x.fwdBound(), x.fwdMs() / x.fwdFloor(), x.bwdMs(), x.bwdFloor(), x.bwdBound(), x.bwdMs() / x.bwdFloor());
+        }
+    }
+}
