@@ -29,10 +29,10 @@ public final class CudaGlobalConv {
 
     /**
      * The length from which {@link Path#AUTO} takes the FFT path. Measured by GlobalConvBenchmark on an
-     * H100 (M 3, D 256, B 8; bench/NOTES-gconv.md): below it the direct kernels win, from it cuFFT does,
-     * forward and backward alike.
+     * H100 (M 3, D 256, B x L = 131072 tokens; bench/results/gconv-h100.txt): forward plus backward, the
+     * FFT path overtakes the direct kernels from L = 128.
      */
-    public static final int FFT_MIN_LENGTH = 256;
+    public static final int FFT_MIN_LENGTH = 128;
 
     /** The largest state size the kernel backward's thread layout takes (one thread per state). */
     public static final int MAX_STATES = 256;
