@@ -91,25 +91,16 @@ public final class CoupledMambaModel implements FusionModel {
     }
 
     /** One pass's saved activations: every stage's, freed together by close. */
-    private final class Pass implements Forward {
-        final InputStage.Saved[] in = new InputStage.Saved[inputs.length];
+    private final class Pass extends ModelPass {
         final CoupledMambaLayer.Forward[] layer = new CoupledMambaLayer.Forward[layers.length];
-        FusionHead.Forward head;
-        boolean closed;
 
-        @Override
-        public Tensor output() {
-            if (closed) throw new IllegalStateException("forward pass used after it was closed");
-            return head.output();
+        Pass() {
+            super(inputs.length);
         }
 
         @Override
-        public void close() {
-            if (closed) return;
-            closed = true;
-            if (head != null) head.close();
+        void closeMiddle() {
             for (int i = layer.length - 1; i >= 0; i--) if (layer[i] != null) layer[i].close();
-            for (InputStage.Saved s : in) if (s != null) s.close();
         }
     }
 
@@ -118,11 +109,7 @@ public final class CoupledMambaModel implements FusionModel {
         Models.checkInput(config, backend, dtype, input);
         Pass p = new Pass();
         try {
-            List<Tensor> r = new ArrayList<>();
-            for (int m = 0; m < inputs.length; m++) {
-                p.in[m] = inputs[m].forward(input.features()[m], input.lengths()[m]);
-                r.add(p.in[m].pooled());
-            }
+            List<Tensor> r = p.runInputs(inputs, input);
             for (int i = 0; i < layers.length; i++) {
                 p.layer[i] = layers[i].forward(r);
                 r = p.layer[i].outputs();

@@ -96,28 +96,19 @@ public final class CrossAttentionModel implements FusionModel {
         return Collections.unmodifiableList(parameters);
     }
 
-    private final class Pass implements Forward {
+    private final class Pass extends ModelPass {
         final Work contexts = new Work();
-        final InputStage.Saved[] in = new InputStage.Saved[inputs.length];
         final CrossAttentionBlock.Forward[][] block = new CrossAttentionBlock.Forward[blocks.length][];
-        FusionHead.Forward head;
-        boolean closed;
 
-        @Override
-        public Tensor output() {
-            if (closed) throw new IllegalStateException("forward pass used after it was closed");
-            return head.output();
+        Pass() {
+            super(inputs.length);
         }
 
         @Override
-        public void close() {
-            if (closed) return;
-            closed = true;
-            if (head != null) head.close();
+        void closeMiddle() {
             for (int i = block.length - 1; i >= 0; i--)
                 if (block[i] != null) for (CrossAttentionBlock.Forward f : block[i]) if (f != null) f.close();
             contexts.close();
-            for (InputStage.Saved s : in) if (s != null) s.close();
         }
     }
 
@@ -140,11 +131,7 @@ public final class CrossAttentionModel implements FusionModel {
         Models.checkInput(config, backend, dtype, input);
         Pass p = new Pass();
         try {
-            List<Tensor> r = new ArrayList<>();
-            for (int m = 0; m < inputs.length; m++) {
-                p.in[m] = inputs[m].forward(input.features()[m], input.lengths()[m]);
-                r.add(p.in[m].pooled());
-            }
+            List<Tensor> r = p.runInputs(inputs, input);
             for (int i = 0; i < blocks.length; i++) {
                 p.block[i] = new CrossAttentionBlock.Forward[inputs.length];
                 List<Tensor> next = new ArrayList<>();
