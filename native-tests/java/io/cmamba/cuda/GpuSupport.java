@@ -3,7 +3,6 @@ package io.cmamba.cuda;
 import io.cmamba.cpu.CpuBackend;
 import io.cmamba.tensor.DType;
 import io.cmamba.tensor.Tensor;
-import org.junit.jupiter.api.Assumptions;
 
 import java.util.Random;
 
@@ -11,24 +10,19 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Shared by the GPU tests: one CUDA backend per JVM (the tests skip, not fail, where none is usable),
- * a float64 CPU reference fed the same values, NaN poisoning of outputs, and norm-wise comparison.
+ * Comparison against a float64 CPU reference fed the same values (where {@link GpuTestSupport} compares
+ * with float32): twins of inputs, NaN-poisoned outputs, norm-wise comparison. The backend is
+ * GpuTestSupport's, so every GPU test of a JVM shares one.
  */
 public final class GpuSupport {
-    private static CudaBackend gpu;
-    private static String why;
-    public static final CpuBackend CPU = new CpuBackend();
+    public static final CpuBackend CPU = GpuTestSupport.CPU;
 
     private GpuSupport() {
     }
 
-    public static synchronized CudaBackend gpu() {
-        if (gpu == null && why == null) {
-            why = new CudaBackendProvider().unavailableReason();
-            if (why == null) gpu = new CudaBackend(0);
-        }
-        Assumptions.assumeTrue(gpu != null, "no usable GPU: " + why);
-        return gpu;
+    /** The one backend every GPU test of this JVM shares (GpuTestSupport's); skips without a usable GPU. */
+    public static CudaBackend gpu() {
+        return GpuTestSupport.gpu();
     }
 
     /** The same values on the GPU (float32) and on the CPU (float64 reference). */
