@@ -22,7 +22,7 @@ import java.util.concurrent.Callable;
  */
 @Command(name = "cmamba", mixinStandardHelpOptions = true, versionProvider = Main.Version.class,
         description = "Coupled Mamba for the JVM: multimodal fusion with coupled state space models.",
-        subcommands = {TrainCommand.class, EvalCommand.class, InfoCommand.class, KernelCommand.class,
+        subcommands = {TrainCommand.class, EvalCommand.class, PredictCommand.class, InfoCommand.class, KernelCommand.class,
                 BenchCommand.class, CommandLine.HelpCommand.class})
 public final class Main implements Callable<Integer> {
     public static final int OK = 0, FAILED = 1, USAGE = 2;
@@ -94,7 +94,7 @@ public final class Main implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        err.println("cmamba: a command is needed: train, eval, info, kernel or bench (see cmamba --help)");
+        err.println("cmamba: a command is needed: train, eval, predict, info, kernel or bench (see cmamba --help)");
         return USAGE;
     }
 
