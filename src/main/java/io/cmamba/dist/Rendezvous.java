@@ -46,6 +46,7 @@ public final class Rendezvous implements AutoCloseable {
     private final List<Consumer<String>> listeners = new CopyOnWriteArrayList<>();
     private final Thread heartbeat;
     private volatile String failure;
+    private final java.util.concurrent.atomic.AtomicBoolean failing = new java.util.concurrent.atomic.AtomicBoolean();
     private volatile boolean closed;
 
     /** One connection: to every other rank on rank 0, to rank 0 elsewhere. */
@@ -219,7 +220,8 @@ public final class Rendezvous implements AutoCloseable {
         try {
             Peer p = new Peer(0, s);
             p.write(HELLO, ints(rank, world));
-            s.setSoTimeout((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+            // a little longer than rank 0 waits, so that its word on who is missing arrives first
+            s.setSoTimeout((int) Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()) + 5000));
             int type = p.in.readInt(), length = p.in.readInt();
             byte[] data = new byte[length];
             p.in.readFully(data);
@@ -278,14 +280,21 @@ public final class Rendezvous implements AutoCloseable {
     }
 
     private void fail(String message, boolean tell) {
-        synchronized (this) {
-            if (failure != null) return;
-            failure = message;
-        }
+        fail(message, null, tell);
+    }
+
+    /**
+     * Sends the abort on (to every peer but {@code from} when {@code tell}), and only then publishes the
+     * failure: a rank that stops as soon as it sees the failure must not close the connections before the
+     * others have heard.
+     */
+    private void fail(String message, Peer from, boolean tell) {
+        if (!failing.compareAndSet(false, true)) return;
         if (tell) {
             byte[] m = message.getBytes(StandardCharsets.UTF_8);
-            for (Peer p : peers) if (p != null && !p.bye) quietly(() -> p.write(ABORT, m));
+            for (Peer p : peers) if (p != null && p != from && !p.bye) quietly(() -> p.write(ABORT, m));
         }
+        failure = message;
         for (Consumer<String> l : listeners) {
             try {
                 l.accept(message);
@@ -297,23 +306,7 @@ public final class Rendezvous implements AutoCloseable {
 
     /** An abort from a peer: rank 0 passes it on to everybody else. */
     private void abortFrom(Peer from, String message) {
-        if (rank == 0) {
-            synchronized (this) {
-                if (failure != null) return;
-                failure = message;
-            }
-            byte[] m = message.getBytes(StandardCharsets.UTF_8);
-            for (Peer p : peers) if (p != null && p != from && !p.bye) quietly(() -> p.write(ABORT, m));
-            for (Consumer<String> l : listeners) {
-                try {
-                    l.accept(message);
-                } catch (RuntimeException ignored) {
-                    // as in fail
-                }
-            }
-        } else {
-            fail(message, false);
-        }
+        fail(message, from, rank == 0);
     }
 
     private void heartbeatLoop() {
