@@ -118,6 +118,8 @@ public final class Launcher {
                         err.println("cmamba train: rank " + r + " exited with code " + code + signal(code)
                                 + "; stopping the other " + (n - 1 == 1 ? "rank" : (n - 1) + " ranks"));
                     }
+                    // the others normally hear of it through the rendezvous and stop by themselves, saying so
+                    waitAll(ps, SETTLE);
                     stopAll(ps, grace);
                     joinPumps(pumps, 2000);
                     return 1;
@@ -147,6 +149,23 @@ public final class Launcher {
             default -> "signal " + s;
         };
         return " (killed by " + name + ")";
+    }
+
+    /** How long the other workers get to stop by themselves after one failed. */
+    static final Duration SETTLE = Duration.ofSeconds(3);
+
+    private static void waitAll(Process[] ps, Duration d) {
+        long deadline = System.nanoTime() + d.toNanos();
+        for (Process p : ps) {
+            if (p == null) continue;
+            try {
+                long left = deadline - System.nanoTime();
+                if (left > 0) p.waitFor(left, TimeUnit.NANOSECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     /** SIGTERM to every live worker, then SIGKILL to those still alive after {@code grace}. */
