@@ -31,6 +31,8 @@ public final class Main implements Callable<Integer> {
     boolean verbose;
 
     PrintStream out = System.out, err = System.err;
+    /** The whole command line (the launcher of a multi-GPU job hands it to its workers). */
+    String[] args = new String[0];
 
     public static void main(String[] args) {
         int code = run(args, System.out, System.err);
@@ -43,6 +45,7 @@ public final class Main implements Callable<Integer> {
         Main main = new Main();
         main.out = out;
         main.err = err;
+        main.args = args.clone();
         CommandLine cl = new CommandLine(main);
         cl.setOut(new PrintWriter(out, true, StandardCharsets.UTF_8));
         cl.setErr(new PrintWriter(err, true, StandardCharsets.UTF_8));

@@ -21,7 +21,18 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.ParentCommand;
 import picocli.CommandLine.Spec;
 
+import io.cmamba.dist.Collective;
+import io.cmamba.dist.Collectives;
+import io.cmamba.dist.DistEnv;
+import io.cmamba.dist.Launcher;
+import io.cmamba.dist.Rendezvous;
+
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.Locale;
@@ -51,6 +62,13 @@ final class TrainCommand implements Callable<Integer> {
     int[] modalities;
     @Option(names = "--device", paramLabel = "auto|cpu|cuda[:N]", description = "Where to train.")
     String device = "auto";
+    @Option(names = "--gpus", paramLabel = "N", description = {"Data-parallel training over N worker processes, one per GPU, through NCCL"
+            + " (with --device cpu: N CPU workers over TCP); --batch-size is the global batch. This process starts the workers;"
+            + " under an external launcher (WORLD_SIZE, RANK, LOCAL_RANK, MASTER_ADDR, MASTER_PORT set) it is one of them."})
+    int gpus = 1;
+    @Option(names = "--benchmark-steps", paramLabel = "N", description = "Only time N updates (after 3 warm-up updates) and print"
+            + " training samples/s; no validation, no checkpoints.")
+    int benchmarkSteps = 0;
     @Option(names = "--out", paramLabel = "DIR", description = "Output directory (default runs/train-DATE-TIME; with --resume, the checkpoint's directory).")
     Path out;
 
@@ -110,11 +128,23 @@ final class TrainCommand implements Callable<Integer> {
 
     /** Options a resumed run may change: they do not alter what is computed, only how long and where. */
     private static final Set<String> RESUMABLE = Set.of("--epochs", "--patience", "--out", "--device", "--stop-after",
-            "--resume", "--verbose");
+            "--resume", "--verbose", "--gpus", "--benchmark-steps");
+    /** How long a worker whose job failed waits for its main thread to stop before it halts (a hung collective). */
+    private static final Duration STOP_GRACE = Duration.ofSeconds(5);
 
     @Override
     public Integer call() throws Exception {
         if (stopAfter < 0) throw new Main.UsageException("--stop-after must be >= 0, got " + stopAfter);
+        if (gpus < 1) throw new Main.UsageException("--gpus must be >= 1, got " + gpus);
+        if (benchmarkSteps < 0) throw new Main.UsageException("--benchmark-steps must be >= 0, got " + benchmarkSteps);
+        DistEnv env;
+        try {
+            env = DistEnv.fromEnvironment();
+        } catch (IllegalArgumentException e) {
+            throw new Main.UsageException(e.getMessage());
+        }
+        if (env != null && given("--gpus") && gpus != env.worldSize())
+            throw new Main.UsageException("--gpus " + gpus + " but WORLD_SIZE is " + env.worldSize());
         Checkpoint ck = null;
         TrainOptions options;
         ModelConfig config;
@@ -141,35 +171,115 @@ final class TrainCommand implements Callable<Integer> {
             throw new Main.UsageException("unknown validation metric '" + options.metric() + "' for " + config.task().name().toLowerCase(Locale.ROOT)
                     + "; expected one of " + String.join(", ", Scores.names(config.task(), dataset.labelRange())));
         if (out == null) out = Path.of("runs", "train-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
+        if (env == null && gpus > 1) return launch();
+        if (env != null) {
+            // one GPU per worker: cuda:LOCAL_RANK unless the device names one
+            if (device.equals("auto") || device.equals("cuda")) device = device + ":" + env.localRank();
+            watchLauncher(env);
+        }
+        boolean lead = env == null || env.rank() == 0;
         Backends.Choice choice = Main.openBackend(device);
-        Progress progress = new Progress(main.err, Terminal.stderrIsTerminal(), 10, System::nanoTime);
-        progress.message("device: " + choice.backend().name() + " (" + choice.reason() + ")");
-        progress.message("data: " + dataset.name() + " " + String.join("+", dataset.modalityNames()) + ", "
-                + dataset.train().size() + "/" + dataset.valid().size() + "/" + dataset.test().size() + " samples");
-        progress.message("model: " + config);
-        try (FusionModel model = Models.create(config, choice.backend(), options.seed());
-             Trainer trainer = new Trainer(model, dataset, options, out, progress)) {
-            long count = model.parameters().stream().mapToLong(p -> p.value().size()).sum();
-            progress.message(String.format(Locale.ROOT, "%,d parameters; %s; %d updates per epoch; output %s", count,
-                    options, trainer.stepsPerEpoch(), out));
-            if (ck != null) {
-                trainer.resume(ck);
-                progress.message("resumed after epoch " + trainer.state().epoch + " (update " + trainer.state().step + ")");
+        Progress progress = lead ? new Progress(main.err, Terminal.stderrIsTerminal(), 10, System::nanoTime) : Progress.silent();
+        Rendezvous rv = null;
+        Collective collective = null;
+        try {
+            progress.message("device: " + choice.backend().name() + " (" + choice.reason() + ")");
+            if (env != null) {
+                progress.message("data-parallel: " + env.worldSize() + " ranks, rendezvous at " + env.masterAddr() + ":"
+                        + env.masterPort() + ", timeout " + env.timeout().toSeconds() + " s");
+                rv = Rendezvous.join(env);
+                int rank = env.rank();
+                rv.onFailure(msg -> stopLater(msg, rank));
+                collective = Collectives.open(rv, choice.backend());
+                progress.message("collectives: " + Collectives.describe(collective));
             }
-            TrainerState s = trainer.fit(stopAfter);
-            if (s.stopped == null) {
-                main.out.println("paused after epoch " + s.epoch + " of " + options.epochs() + "; continue with: cmamba train --resume "
-                        + out.resolve(Trainer.LAST));
-            } else {
-                main.out.println(s.stopped + "; best epoch " + s.bestEpoch + " (valid " + options.metric() + " "
-                        + String.format(Locale.ROOT, "%.4f", s.bestValue) + "), " + String.format(Locale.ROOT, "%.1f", s.seconds) + " s training");
-                main.out.println("test: " + format(trainer.test().scores()));
+            progress.message("data: " + dataset.name() + " " + String.join("+", dataset.modalityNames()) + ", "
+                    + dataset.train().size() + "/" + dataset.valid().size() + "/" + dataset.test().size() + " samples");
+            progress.message("model: " + config);
+            try (FusionModel model = Models.create(config, choice.backend(), options.seed());
+                 Trainer trainer = new Trainer(model, dataset, options, lead ? out : null, progress)) {
+                long count = model.parameters().stream().mapToLong(p -> p.value().size()).sum();
+                progress.message(String.format(Locale.ROOT, "%,d parameters; %s; %d updates per epoch; output %s", count,
+                        options, trainer.stepsPerEpoch(), out));
+                if (collective != null) {
+                    trainer.distributed(collective, Trainer.defaultBucketBytes());
+                    progress.message("gradients all-reduced in " + trainer.buckets().buckets() + " buckets; global batch "
+                            + options.batchSize() + " = " + env.worldSize() + " shards of about " + options.batchSize() / env.worldSize());
+                }
+                if (ck != null) {
+                    trainer.resume(ck);
+                    progress.message("resumed after epoch " + trainer.state().epoch + " (update " + trainer.state().step + ")");
+                }
+                if (benchmarkSteps > 0) {
+                    double rate = trainer.benchmark(3, benchmarkSteps);
+                    if (lead) main.out.println(String.format(Locale.ROOT, "throughput: %.1f samples/s (%d rank%s on %s, global batch %d,"
+                                    + " %d timed updates)", rate, env == null ? 1 : env.worldSize(), env == null || env.worldSize() == 1 ? "" : "s",
+                            choice.backend().name(), options.batchSize(), benchmarkSteps));
+                    return Main.OK;
+                }
+                TrainerState s = trainer.fit(stopAfter);
+                if (!lead) return Main.OK;
+                if (s.stopped == null) {
+                    main.out.println("paused after epoch " + s.epoch + " of " + options.epochs() + "; continue with: cmamba train --resume "
+                            + out.resolve(Trainer.LAST));
+                } else {
+                    main.out.println(s.stopped + "; best epoch " + s.bestEpoch + " (valid " + options.metric() + " "
+                            + String.format(Locale.ROOT, "%.4f", s.bestValue) + "), " + String.format(Locale.ROOT, "%.1f", s.seconds) + " s training");
+                    main.out.println("test: " + format(trainer.test().scores()));
+                }
+                main.out.println("wrote " + out.resolve(Trainer.LAST) + ", " + Trainer.BEST + ", " + Trainer.METRICS + ", " + Trainer.CHART);
             }
-            main.out.println("wrote " + out.resolve(Trainer.LAST) + ", " + Trainer.BEST + ", " + Trainer.METRICS + ", " + Trainer.CHART);
         } finally {
+            if (collective != null) collective.close();
+            if (rv != null) rv.close();
             choice.backend().close();
         }
         return Main.OK;
+    }
+
+    /** Starts one worker per GPU with this command line (and the output directory fixed for all). */
+    private int launch() {
+        List<String> args = new ArrayList<>(Arrays.asList(main.args));
+        if (!given("--out")) {
+            args.add("--out");
+            args.add(out.toString());
+        }
+        main.err.println("cmamba train: starting " + gpus + " workers (one per GPU; --device " + device + "), output " + out);
+        return Launcher.run(gpus, r -> Launcher.javaCommand(Main.class.getName(), args, r), Map.of(), main.out, main.err,
+                Duration.ofSeconds(10)) == 0 ? Main.OK : Main.FAILED;
+    }
+
+    /** A worker started by our launcher stops when the launcher is gone (killed, or its terminal closed). */
+    private void watchLauncher(DistEnv env) {
+        String pid = System.getenv("CMAMBA_LAUNCHER_PID");
+        if (pid == null || pid.isBlank()) return;
+        try {
+            ProcessHandle.of(Long.parseLong(pid.trim())).ifPresent(h -> h.onExit().thenRun(() -> {
+                System.err.println("train: the launcher (pid " + pid + ") exited; rank " + env.rank() + " stops");
+                Runtime.getRuntime().halt(Main.FAILED);
+            }));
+        } catch (NumberFormatException ignored) {
+            // not ours to interpret
+        }
+    }
+
+    /**
+     * The job failed (another rank died, a collective timed out): the main thread normally ends with the
+     * same message at once; if it is stuck in a device wait, the process stops by itself after a grace.
+     */
+    private static void stopLater(String message, int rank) {
+        Thread t = new Thread(() -> {
+            try {
+                Thread.sleep(STOP_GRACE.toMillis());
+            } catch (InterruptedException e) {
+                return;
+            }
+            System.err.println("train: " + message + " (rank " + rank + " stops)");
+            System.err.flush();
+            Runtime.getRuntime().halt(Main.FAILED);
+        }, "cmamba-stop-later");
+        t.setDaemon(true);
+        t.start();
     }
 
     private boolean given(String name) {

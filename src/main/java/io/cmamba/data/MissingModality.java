@@ -84,14 +84,26 @@ public final class MissingModality {
      * @param keepOne where a row would lose every modality, keep one of them (chosen by the same hash)
      */
     public static Batch dropout(Batch batch, double rate, long seed, long step, boolean keepOne) {
+        return dropout(batch, rate, seed, step, keepOne, null);
+    }
+
+    /**
+     * As {@link #dropout(Batch, double, long, long, boolean)} for a shard of a larger batch: row j of
+     * {@code batch} is row {@code rows[j]} of the whole step's batch (null: row j), so each rank of a
+     * data-parallel job drops exactly what one process training the whole batch would.
+     */
+    public static Batch dropout(Batch batch, double rate, long seed, long step, boolean keepOne, int[] rows) {
         checkRate(rate);
         int m = batch.modalities(), b = batch.size();
+        if (rows != null && rows.length != b)
+            throw new IllegalArgumentException(rows.length + " row positions for a batch of " + b);
         long stream = mix(seed ^ mix(step));
         boolean[][] drop = new boolean[m][b];
         for (int j = 0; j < b; j++) {
+            int row = rows == null ? j : rows[j];
             boolean all = true;
-            for (int k = 0; k < m; k++) all &= drop[k][j] = uniform(stream, j, k) < rate;
-            if (all && keepOne) drop[(int) (uniform(stream, j, m) * m)][j] = false;
+            for (int k = 0; k < m; k++) all &= drop[k][j] = uniform(stream, row, k) < rate;
+            if (all && keepOne) drop[(int) (uniform(stream, row, m) * m)][j] = false;
         }
         return zero(batch, drop);
     }

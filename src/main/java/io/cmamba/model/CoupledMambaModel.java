@@ -35,6 +35,8 @@ public final class CoupledMambaModel implements FusionModel {
     private final Backend backend;
     private final DType dtype;
     private final List<Parameter> parameters = new ArrayList<>();
+    /** Parameters by stage in the order the backward finishes them: head, layers last to first, inputs. */
+    private final List<List<Parameter>> groups;
     private final InputStage[] inputs;
     private final CoupledMambaLayer[] layers;
     private final FusionHead head;
@@ -54,16 +56,23 @@ public final class CoupledMambaModel implements FusionModel {
             inputs = new InputStage[mCount];
             for (int m = 0; m < mCount; m++)
                 inputs[m] = new InputStage(init, "input." + m, c.featureSizes()[m], c.dModel(), c.length());
+            int[] ends = new int[c.layers() + 2];
+            ends[0] = parameters.size();
             MambaSettings s = new MambaSettings(c.dModel(), c.inner(), c.dState(), c.dtRank(), c.convWidth(), rms,
                     c.fusion() == ModelConfig.Fusion.COUPLED, c.mode() == ModelConfig.Mode.LTI);
             layers = new CoupledMambaLayer[c.layers()];
-            for (int i = 0; i < layers.length; i++) layers[i] = new CoupledMambaLayer(init, "layers." + i, mCount, s);
+            for (int i = 0; i < layers.length; i++) {
+                layers[i] = new CoupledMambaLayer(init, "layers." + i, mCount, s);
+                ends[i + 1] = parameters.size();
+            }
             FusionHead.Kind kind = switch (c.fusion()) {
                 case COUPLED, INDEPENDENT -> FusionHead.Kind.SOFTMAX;
                 case AVERAGE -> FusionHead.Kind.AVERAGE;
                 case CONCAT -> FusionHead.Kind.CONCAT;
             };
             head = new FusionHead(init, "head", mCount, c.dModel(), c.headHidden(), c.outputs(), rms, kind);
+            ends[c.layers() + 1] = parameters.size();
+            groups = Models.backwardGroups(parameters, ends);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -88,6 +97,11 @@ public final class CoupledMambaModel implements FusionModel {
     @Override
     public List<Parameter> parameters() {
         return Collections.unmodifiableList(parameters);
+    }
+
+    @Override
+    public List<List<Parameter>> gradientGroups() {
+        return groups;
     }
 
     /** One pass's saved activations: every stage's, freed together by close. */
@@ -123,18 +137,21 @@ public final class CoupledMambaModel implements FusionModel {
     }
 
     @Override
-    public void backward(Forward forward, Tensor dOutput) {
+    public void backward(Forward forward, Tensor dOutput, GradientReady ready) {
         if (!(forward instanceof Pass p) || p.closed)
             throw new IllegalArgumentException("backward needs an open forward pass of this model");
         Models.checkOutputGradient(config, p.output(), dOutput);
         List<Tensor> d = head.backward(p.head, dOutput);
+        ready.ready(groups.get(0));
         try {
             for (int i = layers.length - 1; i >= 0; i--) {
                 List<Tensor> prev = layers[i].backward(p.layer[i], d);
                 Models.closeAll(d);
                 d = prev;
+                ready.ready(groups.get(layers.length - i));
             }
             for (int m = 0; m < inputs.length; m++) inputs[m].backward(p.in[m], d.get(m));
+            ready.ready(groups.get(groups.size() - 1));
         } finally {
             Models.closeAll(d);
         }

@@ -31,6 +31,8 @@ public final class CrossAttentionModel implements FusionModel {
     private final Backend backend;
     private final DType dtype;
     private final List<Parameter> parameters = new ArrayList<>();
+    /** Parameters by stage in the order the backward finishes them: head, layers last to first, inputs. */
+    private final List<List<Parameter>> groups;
     private final InputStage[] inputs;
     private final CrossAttentionBlock[][] blocks;
     private final FusionHead head;
@@ -56,11 +58,17 @@ public final class CrossAttentionModel implements FusionModel {
             inputs = new InputStage[mCount];
             for (int m = 0; m < mCount; m++)
                 inputs[m] = new InputStage(init, "input." + m, c.featureSizes()[m], c.dModel(), c.length());
+            int[] ends = new int[c.layers() + 2];
+            ends[0] = parameters.size();
             blocks = new CrossAttentionBlock[c.layers()][mCount];
-            for (int i = 0; i < c.layers(); i++)
+            for (int i = 0; i < c.layers(); i++) {
                 for (int m = 0; m < mCount; m++)
                     blocks[i][m] = new CrossAttentionBlock(init, "layers." + i + ".mod." + m, c.dModel(), c.heads(), rms);
+                ends[i + 1] = parameters.size();
+            }
             head = new FusionHead(init, "head", mCount, c.dModel(), c.headHidden(), c.outputs(), rms, FusionHead.Kind.SOFTMAX);
+            ends[c.layers() + 1] = parameters.size();
+            groups = Models.backwardGroups(parameters, ends);
         } catch (RuntimeException e) {
             close();
             throw e;
@@ -94,6 +102,11 @@ public final class CrossAttentionModel implements FusionModel {
     @Override
     public List<Parameter> parameters() {
         return Collections.unmodifiableList(parameters);
+    }
+
+    @Override
+    public List<List<Parameter>> gradientGroups() {
+        return groups;
     }
 
     private final class Pass extends ModelPass {
@@ -150,12 +163,13 @@ public final class CrossAttentionModel implements FusionModel {
     }
 
     @Override
-    public void backward(Forward forward, Tensor dOutput) {
+    public void backward(Forward forward, Tensor dOutput, GradientReady ready) {
         if (!(forward instanceof Pass p) || p.closed)
             throw new IllegalArgumentException("backward needs an open forward pass of this model");
         Models.checkOutputGradient(config, p.output(), dOutput);
         int mCount = inputs.length;
         List<Tensor> d = head.backward(p.head, dOutput);
+        ready.ready(groups.get(0));
         try {
             for (int i = blocks.length - 1; i >= 0; i--) {
                 List<Tensor> prev = new ArrayList<>();
@@ -186,6 +200,7 @@ public final class CrossAttentionModel implements FusionModel {
                 }
                 Models.closeAll(d);
                 d = prev;
+                ready.ready(groups.get(blocks.length - i));
             }
             for (int m = 0; m < mCount; m++) inputs[m].backward(p.in[m], d.get(m));
         } finally {

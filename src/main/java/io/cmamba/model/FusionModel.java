@@ -24,7 +24,30 @@ public interface FusionModel extends AutoCloseable {
     Forward forward(ModelInput input);
 
     /** Writes (overwrites) the gradient of every parameter from dOutput [B, outputs]. */
-    void backward(Forward forward, Tensor dOutput);
+    default void backward(Forward forward, Tensor dOutput) {
+        backward(forward, dOutput, GradientReady.NONE);
+    }
+
+    /**
+     * As {@link #backward(Forward, Tensor)}, telling {@code ready} about each group of
+     * {@link #gradientGroups()} as soon as the backward has written its gradients for good (work queued
+     * after that call never touches them), so that data-parallel training can start exchanging them
+     * while the backward goes on.
+     */
+    void backward(Forward forward, Tensor dOutput, GradientReady ready);
+
+    /**
+     * The parameters in groups, in the order the backward finishes them (head, last layer, ..., input
+     * stages); together every parameter exactly once.
+     */
+    List<List<Parameter>> gradientGroups();
+
+    /** Hears, during a backward, which parameters' gradients are final. */
+    interface GradientReady {
+        GradientReady NONE = parameters -> { };
+
+        void ready(List<Parameter> parameters);
+    }
 
     @Override
     void close();

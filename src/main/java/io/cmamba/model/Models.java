@@ -1,5 +1,6 @@
 package io.cmamba.model;
 
+import io.cmamba.nn.Parameter;
 import io.cmamba.tensor.AttentionKind;
 import io.cmamba.tensor.Backend;
 import io.cmamba.tensor.DType;
@@ -72,5 +73,16 @@ public final class Models {
 
     static void closeAll(List<Tensor> ts) {
         for (Tensor t : ts) t.close();
+    }
+
+    /**
+     * Parameter groups in backward order from the construction boundaries: {@code ends[0]} closes the
+     * input stages, {@code ends[i + 1]} layer i, the last entry the head.
+     */
+    static List<List<Parameter>> backwardGroups(List<Parameter> parameters, int[] ends) {
+        List<List<Parameter>> g = new java.util.ArrayList<>();
+        for (int k = ends.length - 1; k >= 0; k--)
+            g.add(List.copyOf(parameters.subList(k == 0 ? 0 : ends[k - 1], ends[k])));
+        return List.copyOf(g);
     }
 }

@@ -7,6 +7,9 @@ import io.cmamba.data.Batch;
 import io.cmamba.data.Dataset;
 import io.cmamba.data.MissingModality;
 import io.cmamba.data.Split;
+import io.cmamba.dist.Collective;
+import io.cmamba.dist.DistributedSampler;
+import io.cmamba.dist.GradientBuckets;
 import io.cmamba.files.AtomicFiles;
 import io.cmamba.model.FusionModel;
 import io.cmamba.model.ModelConfig;
@@ -49,6 +52,9 @@ public final class Trainer implements AutoCloseable {
     private final int stepsPerEpoch;
     private final boolean regression;
     private TrainerState state = new TrainerState();
+    /** Data-parallel training: this rank's shard of each batch, and the gradient exchange (null: one process). */
+    private DistributedSampler sampler;
+    private GradientBuckets buckets;
     /** The best epoch's weights on the host, for the final test without re-reading a file. */
     private double[][] bestWeights;
     private Evaluator.Result test;
@@ -78,6 +84,56 @@ public final class Trainer implements AutoCloseable {
         this.schedule = new LrSchedule(options.schedule(), options.lr(), options.warmup(),
                 (long) options.epochs() * stepsPerEpoch, 0);
         this.readout = new StepReadout(model.parameters());
+    }
+
+    /** Default size of a gradient bucket: -Dcmamba.dist.bucketMiB (2 MiB). */
+    public static long defaultBucketBytes() {
+        return (long) (Double.parseDouble(System.getProperty("cmamba.dist.bucketMiB", "2")) * (1 << 20));
+    }
+
+    /**
+     * Makes this trainer one rank of a data-parallel job over {@code collective}: rank 0's parameters
+     * are copied to every rank, each update trains on this rank's shard of the same global batch
+     * ({@link DistributedSampler}; {@code options.batchSize()} is the global batch), and gradients are
+     * summed over the ranks in buckets of about {@code bucketBytes} during the backward. Every rank
+     * then takes the same update, evaluates the whole validation split (so all reach the same early-stopping
+     * decision without talking), and only the rank given an output directory writes files. Call before
+     * {@link #resume} and {@link #fit}.
+     */
+    public Trainer distributed(Collective collective, long bucketBytes) {
+        if (adam.steps() != 0 || state.step != 0) throw new IllegalStateException("distributed() must come before training or resuming");
+        sampler = new DistributedSampler(collective.rank(), collective.worldSize());
+        buckets = new GradientBuckets(collective, model.gradientGroups(), bucketBytes);
+        List<Tensor> values = new java.util.ArrayList<>();
+        for (Parameter p : model.parameters()) values.add(p.value());
+        collective.broadcast(values);
+        return this;
+    }
+
+    /** Gradient buckets of a data-parallel trainer (null otherwise). */
+    public GradientBuckets buckets() {
+        return buckets;
+    }
+
+    /**
+     * Times training throughput: {@code warmup} updates, then {@code steps} timed ones, over the epochs'
+     * usual batches (no validation, no checkpoints). Returns samples per second over all ranks.
+     */
+    public double benchmark(int warmup, int steps) throws IOException {
+        if (warmup < 0 || steps < 1) throw new IllegalArgumentException("benchmark needs warm-up >= 0 and steps >= 1, got " + warmup + ", " + steps);
+        long start = 0, samples = 0;
+        int[] order = null;
+        int epoch = 0;
+        for (int k = 0; k < warmup + steps; k++) {
+            if (k == warmup) start = System.nanoTime();
+            int e = 1 + k / stepsPerEpoch, b = k % stepsPerEpoch;
+            if (e != epoch) order = Batches.shuffled(data.train().size(), options.seed(), epoch = e);
+            update(order, b, e);
+            if (k >= warmup) samples += batchSize(b);
+            if (k == warmup + steps - 1 || (k + 1) % 10 == 0)
+                progress.message(String.format(Locale.ROOT, "benchmark update %d/%d", k + 1, warmup + steps));
+        }
+        return samples / ((System.nanoTime() - start) * 1e-9);
     }
 
     public TrainerState state() {
@@ -169,25 +225,12 @@ public final class Trainer implements AutoCloseable {
         long samples = 0;
         progress.startEpoch(epoch, options.epochs(), stepsPerEpoch);
         for (int b = 0; b < stepsPerEpoch; b++) {
-            int from = b * options.batchSize(), size = Math.min(options.batchSize(), order.length - from);
-            int[] idx = java.util.Arrays.copyOfRange(order, from, from + size);
-            Batch batch = train.batch(idx);
-            if (options.modalityDropout() > 0)
-                // keyed by the update number, so a resumed run drops exactly what an unbroken one would
-                batch = MissingModality.dropout(batch, options.modalityDropout(), options.seed(), state.step + 1, true);
-            StepReadout.Reading r = forwardBackward(batch);
-            long global = state.step + 1;
-            if (!r.finite()) {
-                String what = !Double.isFinite(r.loss()) ? "the loss is " + r.loss()
-                        : "the gradient norm is " + r.gradNorm() + " (first non-finite gradient: " + r.firstNonFinite() + ")";
-                diverged("epoch " + epoch + ", update " + (b + 1) + " of " + stepsPerEpoch + " (update " + global + " overall): " + what);
-            }
-            lr = schedule.at(global);
-            adam.step(lr, StepReadout.clipScale(r.gradNorm(), options.clip()));
-            state.step = global;
-            stepLosses[b] = (float) r.loss();
-            lossSum += r.loss() * size;
+            int size = batchSize(b);
+            double loss = update(order, b, epoch);
+            stepLosses[b] = (float) loss;
+            lossSum += loss * size;
             samples += size;
+            lr = schedule.at(state.step);
             progress.step(b + 1, lossSum / samples, samples);
         }
         Evaluator.Result valid;
@@ -235,9 +278,58 @@ public final class Trainer implements AutoCloseable {
         throw new TrainingDivergedException(msg);
     }
 
-    /** Forward, loss, backward for one batch; returns the loss and gradient norm (one host read). */
-    private StepReadout.Reading forwardBackward(Batch batch) {
+    /** Samples in global batch b of an epoch (the last one may be smaller). */
+    private int batchSize(int b) {
+        return Math.min(options.batchSize(), data.train().size() - b * options.batchSize());
+    }
+
+    /**
+     * One optimizer update on global batch {@code b} of the epoch's order (this rank's shard of it in a
+     * data-parallel job); returns the batch's mean loss over all ranks.
+     */
+    private double update(int[] order, int b, int epoch) throws IOException {
+        int from = b * options.batchSize(), size = batchSize(b);
+        int[] idx = java.util.Arrays.copyOfRange(order, from, from + size);
+        int[] rows = sampler == null ? null : sampler.rows(size);
+        Batch batch = null;
+        if (rows == null || rows.length > 0) {
+            batch = data.train().batch(rows == null ? idx : sampler.shard(idx));
+            if (options.modalityDropout() > 0)
+                // keyed by the update number and the row of the whole batch, so a resumed run, and any
+                // number of ranks, drop exactly what one unbroken process would
+                batch = MissingModality.dropout(batch, options.modalityDropout(), options.seed(), state.step + 1, true, rows);
+        }
+        StepReadout.Reading r = forwardBackward(batch, size);
+        long global = state.step + 1;
+        if (!r.finite()) {
+            String what = !Double.isFinite(r.loss()) ? "the loss is " + r.loss()
+                    : "the gradient norm is " + r.gradNorm() + " (first non-finite gradient: " + r.firstNonFinite() + ")";
+            diverged("epoch " + epoch + ", update " + (b + 1) + " of " + stepsPerEpoch + " (update " + global + " overall): " + what);
+        }
+        adam.step(schedule.at(global), StepReadout.clipScale(r.gradNorm(), options.clip()));
+        state.step = global;
+        return r.loss();
+    }
+
+    /**
+     * Forward, loss, backward for this rank's part of a global batch of {@code globalSize} samples
+     * (null: an empty shard); returns the loss and gradient norm of the whole batch (one host read).
+     * In a data-parallel job each rank weights its loss and gradients by its share of the batch, and
+     * the all-reduce sums them: the mean over the global batch, as one process would compute it (with
+     * equal shards, the usual sum / world).
+     */
+    private StepReadout.Reading forwardBackward(Batch batch, int globalSize) {
+        if (batch == null) {
+            // a rank with no sample in a last, short batch still joins every all-reduce, with zeros
+            for (Parameter p : model.parameters()) backend.fill(p.grad(), 0);
+            try (Tensor loss = backend.zeros(dtype, 1)) {
+                buckets.ready(model.parameters());
+                buckets.finish(List.of(loss));
+                return readout.read(loss);
+            }
+        }
         int n = batch.size();
+        double share = (double) n / globalSize;
         ModelInput in = Batches.upload(backend, dtype, batch);
         try (Tensor loss = backend.empty(dtype, 1);
              Tensor target = regression ? Batches.floats(backend, dtype, batch.regression(), n) : backend.fromInts(batch.classes(), n);
@@ -252,7 +344,16 @@ public final class Trainer implements AutoCloseable {
                 backend.crossEntropyForward(loss, output, target);
                 backend.crossEntropyBackward(dOut, output, target);
             }
-            model.backward(f, dOut);
+            if (buckets == null) {
+                model.backward(f, dOut);
+            } else {
+                if (share != 1) {
+                    backend.axpby(dOut, share, dOut, 0, dOut);
+                    backend.axpby(loss, share, loss, 0, loss);
+                }
+                model.backward(f, dOut, buckets::ready);
+                buckets.finish(List.of(loss));
+            }
             return readout.read(loss);
         } finally {
             Batches.close(in);

@@ -242,8 +242,12 @@ class TrainerTest {
             return f;
         }
 
-        public void backward(Forward forward, io.cmamba.tensor.Tensor dOutput) {
-            inner.backward(forward, dOutput);
+        public void backward(Forward forward, io.cmamba.tensor.Tensor dOutput, GradientReady ready) {
+            inner.backward(forward, dOutput, ready);
+        }
+
+        public List<List<Parameter>> gradientGroups() {
+            return inner.gradientGroups();
         }
 
         public void close() {
