@@ -53,8 +53,8 @@ public final class FusionReport {
     public record ThroughputRow(String model, int length, int batch, double stepMs, double samplesPerS) {
     }
 
-    /** What one CSV held: sweep rows or throughput rows (the header says which). */
-    public record Table(List<Row> rows, List<ThroughputRow> throughput) {
+    /** What one CSV held: sweep rows or throughput rows, as its header says ({@code sweep}). */
+    public record Table(boolean sweep, List<Row> rows, List<ThroughputRow> throughput) {
     }
 
     public enum Status { PASS, FAIL, NA }
@@ -103,7 +103,7 @@ public final class FusionReport {
                 tp.add(new ThroughputRow(f[0], length, batch, number(f[3], "train_step_ms", where), number(f[4], "samples_per_s", where)));
             }
         }
-        return new Table(rows, tp);
+        return new Table(sweep, rows, tp);
     }
 
     private static int count(String s, String what, String where) {

@@ -107,10 +107,9 @@ final class BenchCommand implements Callable<Integer> {
         List<FusionReport.Table> tables = new ArrayList<>();
         for (Path p : join) {
             FusionReport.Table t = FusionReport.read(p);
-            boolean isThroughput = t.rows().isEmpty() && !t.throughput().isEmpty();
-            if ("sweep".equals(kind) && isThroughput)
+            if ("sweep".equals(kind) && !t.sweep())
                 throw new IllegalArgumentException("--join " + p + " is a throughput table; join it with --throughput or --join-only");
-            if ("throughput".equals(kind) && !t.rows().isEmpty())
+            if ("throughput".equals(kind) && t.sweep())
                 throw new IllegalArgumentException("--join " + p + " is a sweep table; with --throughput join throughput tables");
             tables.add(t);
         }

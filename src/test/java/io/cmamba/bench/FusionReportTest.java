@@ -38,7 +38,7 @@ class FusionReportTest {
         List<Row> rows = List.of(row("torch-cross-attention-sdpa", 64, 1.25, 3.5, 10, 20), oom("torch-coupled-mamba", 128),
                 new Row("torch-coupled-mamba-chunked", 128, 8, 2, NaN, 3, NaN, true, ""));
         FusionReport.Table t = FusionReport.read(file(dir, "p.csv", FusionReport.csv(rows)));
-        assertTrue(t.throughput().isEmpty());
+        assertTrue(t.sweep() && t.throughput().isEmpty());
         assertEquals(3, t.rows().size());
         Row a = t.rows().get(0), c = t.rows().get(2);
         assertEquals("torch-cross-attention-sdpa", a.model());
@@ -85,7 +85,7 @@ class FusionReportTest {
         Path p = file(dir, "t.csv", "model,length,batch,train_step_ms,samples_per_s\ntorch-coupled-mamba,50,1024,100.0,10240.0\n"
                 + "torch-cross-attention-sdpa,50,1024,NaN,NaN\n");
         FusionReport.Table t = FusionReport.read(p);
-        assertTrue(t.rows().isEmpty());
+        assertTrue(!t.sweep() && t.rows().isEmpty());
         assertEquals(2, t.throughput().size());
         assertEquals(10240, t.throughput().get(0).samplesPerS(), 1e-9);
         List<FusionReport.ThroughputRow> ours = List.of(new FusionReport.ThroughputRow("coupled-mamba", 50, 1024, 50, 20480));
