@@ -63,7 +63,7 @@ public final class FusionBenchmark {
         return model.equals("coupled-mamba") ? c : c.withArchitecture(ModelConfig.Architecture.CROSS_ATTENTION);
     }
 
-    /** Training throughput at one point: the median step time with Adam, samples per second. */
+    /** Where {@link #throughput} measures: a batch size and a sequence length. */
     public record Point(int batch, int length) {
         /** "1024x50" -> batch 1024, length 50. */
         public static Point parse(String s) {
@@ -85,6 +85,12 @@ public final class FusionBenchmark {
     }
 
     public static List<Row> run(Backend be, Settings s, List<String> models, PrintStream log) {
+        return run(be, s, models, log, rows -> { });
+    }
+
+    /** As {@link #run(Backend, Settings, PrintStream)}; {@code afterEach} sees the rows so far after every row. */
+    public static List<Row> run(Backend be, Settings s, List<String> models, PrintStream log,
+                                java.util.function.Consumer<List<Row>> afterEach) {
         List<Row> rows = new ArrayList<>();
         for (int length : s.lengths())
             for (String model : models) {
@@ -92,6 +98,7 @@ public final class FusionBenchmark {
                 rows.add(r);
                 log.printf(Locale.ROOT, "%-22s L %6d  infer %9.3f ms  train %9.3f ms  peak %9.1f / %9.1f MiB%s%n", model,
                         length, r.inferMs(), r.trainMs(), r.inferPeakMiB(), r.trainPeakMiB(), r.oom() ? "  (out of memory)" : "");
+                afterEach.accept(List.copyOf(rows));
             }
         return rows;
     }

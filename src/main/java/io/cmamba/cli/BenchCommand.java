@@ -95,7 +95,15 @@ final class BenchCommand implements Callable<Integer> {
         }
         main.out.println("device: " + choice.backend().name() + " (" + choice.reason() + "); " + s);
         try (var be = choice.backend()) {
-            List<FusionBenchmark.Row> rows = FusionBenchmark.run(be, s, ms, main.out);
+            Files.createDirectories(dir);
+            // the table so far after every row: a run stopped from outside keeps what it measured
+            List<FusionBenchmark.Row> rows = FusionBenchmark.run(be, s, ms, main.out, part -> {
+                try {
+                    io.cmamba.files.AtomicFiles.writeString(dir.resolve("fusion-bench.csv"), FusionReport.csv(part));
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
             for (FusionReport.Table t : peers) rows = FusionReport.join(rows, t.rows());
             report(dir, be.name(), s, rows);
         }
