@@ -350,6 +350,8 @@ def setup(args):
     """Device, float32 without TF32 (the Java default), CPU/GPU defaults, the pooling swap; returns the device."""
     device = open_device(args.device)
     gpu = device.type == "cuda"
+    if gpu:
+        torch.cuda.set_device(device)  # the events and peak counters of timed() are the current device's
     args.batch = args.batch or (8 if gpu else 2)
     args.d_model = args.d_model or (128 if gpu else 32)
     args.d_state = args.d_state or (64 if gpu else 16)
