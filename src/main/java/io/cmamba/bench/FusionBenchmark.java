@@ -1,9 +1,8 @@
 package io.cmamba.bench;
 
-import com.google.gson.GsonBuilder;
 import io.cmamba.cuda.CachingAllocator;
 import io.cmamba.cuda.CudaBackend;
-import io.cmamba.files.AtomicFiles;
+import io.cmamba.cuda.CudaEvent;
 import io.cmamba.model.CrossAttentionModel;
 import io.cmamba.model.FusionModel;
 import io.cmamba.model.ModelConfig;
@@ -13,17 +12,9 @@ import io.cmamba.tensor.AttentionKind;
 import io.cmamba.tensor.Backend;
 import io.cmamba.tensor.DType;
 import io.cmamba.tensor.Tensor;
-import org.jfree.chart.ChartFactory;
-import org.jfree.chart.ChartUtils;
-import org.jfree.chart.JFreeChart;
-import org.jfree.chart.axis.LogAxis;
-import org.jfree.chart.plot.PlotOrientation;
-import org.jfree.data.xy.XYSeries;
-import org.jfree.data.xy.XYSeriesCollection;
+import io.cmamba.train.Adam;
 
-import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -34,9 +25,16 @@ import java.util.Random;
  * The paper's Figures 3 and 4 on this machine: peak device memory and speed against sequence length
  * for Coupled Mamba and cross-attention fusion (materialised scores, and flash), at equal width,
  * layers and head. Per length: the median of the repeats (after a warm-up) of one inference pass and
- * of one training step (forward + backward), each timed by the host clock around a synchronised
- * region, and the allocator's peak bytes during it (GPU only). A size that runs out of memory is
- * recorded as such. Writes fusion-bench.csv, fusion-bench.json, memory.png and speed.png.
+ * of one training step (forward, L1 loss against a random target, backward; no optimizer), each timed
+ * by CUDA events on the backend's stream (the host clock around a synchronised region on the CPU), and
+ * the allocator's peak bytes during the timed runs (GPU only). A size that runs out of memory is
+ * recorded as such. {@link #throughput} times whole training steps with Adam. The tables, plots and
+ * conclusions are {@link FusionReport}'s.
+ *
+ * <p>The peak is {@link CachingAllocator.Stats#peakInUseBytes} after {@link CachingAllocator#resetPeak}
+ * at the start of the timed runs: every live buffer in whole size-class blocks (parameters and their
+ * gradient buffers, which the models hold from creation, inputs, activations, saved tensors), not the
+ * cached free blocks, the CUDA context or cuBLAS's own workspace.
  */
 public final class FusionBenchmark {
     public record Settings(int[] lengths, int batch, int dModel, int layers, int heads, int dState, int repeats) {
@@ -52,7 +50,7 @@ public final class FusionBenchmark {
                       double trainPeakMiB, boolean oom, String note) {
     }
 
-    static final String[] MODELS = {"coupled-mamba", "cross-attention-plain", "cross-attention-flash"};
+    public static final String[] MODELS = {"coupled-mamba", "cross-attention-plain", "cross-attention-flash"};
 
     private FusionBenchmark() {
     }
@@ -65,14 +63,42 @@ public final class FusionBenchmark {
         return model.equals("coupled-mamba") ? c : c.withArchitecture(ModelConfig.Architecture.CROSS_ATTENTION);
     }
 
+    /** Where {@link #throughput} measures: a batch size and a sequence length. */
+    public record Point(int batch, int length) {
+        /** "1024x50" -> batch 1024, length 50. */
+        public static Point parse(String s) {
+            String[] p = s.strip().toLowerCase(Locale.ROOT).split("x", -1);
+            try {
+                if (p.length == 2) {
+                    Point pt = new Point(Integer.parseInt(p[0]), Integer.parseInt(p[1]));
+                    if (pt.batch() >= 1 && pt.length() >= 1) return pt;
+                }
+            } catch (NumberFormatException ignored) {
+                // reported below
+            }
+            throw new IllegalArgumentException("--throughput: expected BATCHxLENGTH (e.g. 1024x50), got '" + s + "'");
+        }
+    }
+
     public static List<Row> run(Backend be, Settings s, PrintStream log) {
+        return run(be, s, List.of(MODELS), log);
+    }
+
+    public static List<Row> run(Backend be, Settings s, List<String> models, PrintStream log) {
+        return run(be, s, models, log, rows -> { });
+    }
+
+    /** As {@link #run(Backend, Settings, PrintStream)}; {@code afterEach} sees the rows so far after every row. */
+    public static List<Row> run(Backend be, Settings s, List<String> models, PrintStream log,
+                                java.util.function.Consumer<List<Row>> afterEach) {
         List<Row> rows = new ArrayList<>();
         for (int length : s.lengths())
-            for (String model : MODELS) {
+            for (String model : models) {
                 Row r = measure(be, s, model, length);
                 rows.add(r);
                 log.printf(Locale.ROOT, "%-22s L %6d  infer %9.3f ms  train %9.3f ms  peak %9.1f / %9.1f MiB%s%n", model,
                         length, r.inferMs(), r.trainMs(), r.inferPeakMiB(), r.trainPeakMiB(), r.oom() ? "  (out of memory)" : "");
+                afterEach.accept(List.copyOf(rows));
             }
         return rows;
     }
@@ -81,32 +107,106 @@ public final class FusionBenchmark {
         ModelConfig c = config(s, model, length);
         FusionModel m = null;
         ModelInput in = null;
+        Tensor target = null, loss = null, dOut = null;
         try {
-            m = Models.create(c, be, 1);
-            if (m instanceof CrossAttentionModel ca)
-                ca.attention(model.endsWith("plain") ? AttentionKind.PLAIN : AttentionKind.FLASH);
+            m = create(be, c, model);
             in = input(be, c, s.batch());
+            target = target(be, s.batch());
+            loss = be.empty(DType.F32, 1);
+            dOut = be.empty(DType.F32, s.batch());
             final FusionModel fm = m;
             final ModelInput fin = in;
-            Tensor dOut = be.zeros(DType.F32, s.batch(), 1);
-            double[] infer = time(be, s.repeats(), () -> fm.forward(fin).close());
-            double[] train = time(be, s.repeats(), () -> {
-                try (FusionModel.Forward f = fm.forward(fin)) {
-                    fm.backward(f, dOut);
-                }
-            });
-            dOut.close();
+            final Tensor t = target, l = loss, d = dOut;
+            double[] infer = time(be, 1, s.repeats(), () -> fm.forward(fin).close());
+            double[] train = time(be, 1, s.repeats(), () -> trainStep(be, fm, fin, t, l, d));
             return new Row(model, length, s.batch(), infer[0], train[0], infer[1], train[1], false, "");
         } catch (RuntimeException | OutOfMemoryError e) {
             if (!isOutOfMemory(e)) throw e;
             return new Row(model, length, s.batch(), Double.NaN, Double.NaN, Double.NaN, Double.NaN, true,
                     String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
         } finally {
-            if (in != null) for (Tensor t : in.features()) t.close();
-            if (in != null) for (Tensor t : in.lengths()) t.close();
-            if (m != null) m.close();
-            if (be instanceof CudaBackend g) g.allocator().trim();
+            close(be, m, in, target, loss, dOut);
         }
+    }
+
+    /**
+     * Whole training steps (forward, L1 loss, backward, Adam at lr 1e-4 without clipping) at each point:
+     * two warm-up steps (the first after Adam's moments exist), then the median of {@code repeats}.
+     */
+    public static List<FusionReport.ThroughputRow> throughput(Backend be, Settings s, List<String> models, List<Point> points,
+                                                              PrintStream log) {
+        List<FusionReport.ThroughputRow> rows = new ArrayList<>();
+        for (Point p : points)
+            for (String model : models) {
+                Settings at = new Settings(new int[]{p.length()}, p.batch(), s.dModel(), s.layers(), s.heads(), s.dState(), s.repeats());
+                ModelConfig c = config(at, model, p.length());
+                FusionModel m = null;
+                ModelInput in = null;
+                Tensor target = null, loss = null, dOut = null;
+                Adam adam = null;
+                double ms;
+                String note = "";
+                try {
+                    m = create(be, c, model);
+                    in = input(be, c, p.batch());
+                    target = target(be, p.batch());
+                    loss = be.empty(DType.F32, 1);
+                    dOut = be.empty(DType.F32, p.batch());
+                    final FusionModel fm = m;
+                    final ModelInput fin = in;
+                    final Tensor t = target, l = loss, d = dOut;
+                    final Adam opt = adam = new Adam(m.parameters(), Adam.Settings.of(Adam.Kind.ADAM, 0));
+                    ms = time(be, 2, s.repeats(), () -> {
+                        trainStep(be, fm, fin, t, l, d);
+                        opt.step(1e-4, 1.0);
+                    })[0];
+                } catch (RuntimeException | OutOfMemoryError e) {
+                    if (!isOutOfMemory(e)) throw e;
+                    ms = Double.NaN;
+                    note = "  (out of memory)";
+                } finally {
+                    if (adam != null) adam.close();
+                    close(be, m, in, target, loss, dOut);
+                }
+                FusionReport.ThroughputRow r = new FusionReport.ThroughputRow(model, p.length(), p.batch(), ms, p.batch() / (ms / 1e3));
+                rows.add(r);
+                log.printf(Locale.ROOT, "%-22s B %5d L %6d  step %9.3f ms  %10.1f samples/s%s%n", model, p.batch(), p.length(),
+                        r.stepMs(), r.samplesPerS(), note);
+            }
+        return rows;
+    }
+
+    private static FusionModel create(Backend be, ModelConfig c, String model) {
+        FusionModel m = Models.create(c, be, 1);
+        if (m instanceof CrossAttentionModel ca)
+            ca.attention(model.endsWith("plain") ? AttentionKind.PLAIN : AttentionKind.FLASH);
+        return m;
+    }
+
+    /** Forward, L1 loss against {@code target} [B], backward: the Trainer's step without the readout and the update. */
+    static void trainStep(Backend be, FusionModel m, ModelInput in, Tensor target, Tensor loss, Tensor dOut) {
+        try (FusionModel.Forward f = m.forward(in)) {
+            int n = target.shape().dims()[0];
+            Tensor pred = f.output().reshape(n);
+            be.l1LossForward(loss, pred, target);
+            be.l1LossBackward(dOut, pred, target);
+            m.backward(f, dOut.reshape(n, 1));
+        }
+    }
+
+    private static Tensor target(Backend be, int batch) {
+        Random r = new Random(6);
+        float[] v = new float[batch];
+        for (int i = 0; i < batch; i++) v[i] = (float) r.nextGaussian();
+        return be.fromFloats(v, batch);
+    }
+
+    private static void close(Backend be, FusionModel m, ModelInput in, Tensor... tensors) {
+        for (Tensor t : tensors) if (t != null) t.close();
+        if (in != null) for (Tensor t : in.features()) t.close();
+        if (in != null) for (Tensor t : in.lengths()) t.close();
+        if (m != null) m.close();
+        if (be instanceof CudaBackend g) g.allocator().trim();
     }
 
     static boolean isOutOfMemory(Throwable e) {
@@ -132,90 +232,42 @@ public final class FusionBenchmark {
         return new ModelInput(f, l);
     }
 
-    /** {median ms, peak MiB during the timed runs (NaN off the GPU)}; one warm-up run first. */
-    static double[] time(Backend be, int repeats, Runnable body) {
-        body.run();
+    /**
+     * {median ms, peak MiB during the timed runs (NaN off the GPU)}: {@code warmups} runs first, then
+     * {@code repeats} runs, each between two CUDA events on the backend's stream (host clock on the CPU).
+     */
+    static double[] time(Backend be, int warmups, int repeats, Runnable body) {
+        for (int i = 0; i < warmups; i++) body.run();
         be.synchronize();
-        CachingAllocator alloc = be instanceof CudaBackend g ? g.allocator() : null;
+        CudaBackend gpu = be instanceof CudaBackend g ? g : null;
         // the peak counts everything in use (parameters and inputs too): what the user's device must hold
-        if (alloc != null) alloc.resetPeak();
+        if (gpu != null) gpu.allocator().resetPeak();
         double[] ms = new double[repeats];
-        for (int i = 0; i < repeats; i++) {
-            long t0 = System.nanoTime();
-            body.run();
-            be.synchronize();
-            ms[i] = (System.nanoTime() - t0) / 1e6;
-        }
-        Arrays.sort(ms);
-        double peak = alloc == null ? Double.NaN : alloc.stats().peakInUseBytes() / 1048576.0;
-        return new double[]{ms[repeats / 2], peak};
-    }
-
-    public static void write(Path dir, Settings s, String device, List<Row> rows) throws IOException {
-        StringBuilder csv = new StringBuilder("model,length,batch,infer_ms,train_ms,infer_peak_mib,train_peak_mib,oom\n");
-        for (Row r : rows)
-            csv.append(String.format(Locale.ROOT, "%s,%d,%d,%.4f,%.4f,%.2f,%.2f,%b%n", r.model(), r.length(), r.batch(),
-                    r.inferMs(), r.trainMs(), r.inferPeakMiB(), r.trainPeakMiB(), r.oom()));
-        AtomicFiles.writeString(dir.resolve("fusion-bench.csv"), csv.toString());
-        var json = new java.util.LinkedHashMap<String, Object>();
-        json.put("device", device);
-        json.put("settings", s);
-        json.put("rows", rows);
-        AtomicFiles.writeString(dir.resolve("fusion-bench.json"),
-                new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create().toJson(json));
-        chart(dir.resolve("speed.png"), "Inference time against sequence length (" + device + ")", "ms per batch", rows, false);
-        if (rows.stream().anyMatch(r -> Double.isFinite(r.trainPeakMiB())))
-            chart(dir.resolve("memory.png"), "Peak device memory against sequence length (" + device + ")", "MiB (training step)", rows, true);
-    }
-
-    static void chart(Path png, String title, String yLabel, List<Row> rows, boolean memory) throws IOException {
-        System.setProperty("java.awt.headless", "true");
-        XYSeriesCollection data = new XYSeriesCollection();
-        for (String m : MODELS) {
-            XYSeries series = new XYSeries(m);
-            for (Row r : rows) {
-                double v = memory ? r.trainPeakMiB() : r.inferMs();
-                if (r.model().equals(m) && Double.isFinite(v) && v > 0) series.add(r.length(), v);
+        if (gpu != null) {
+            try (CudaEvent start = new CudaEvent(); CudaEvent end = new CudaEvent()) {
+                for (int i = 0; i < repeats; i++) {
+                    start.record(gpu.stream());
+                    body.run();
+                    end.record(gpu.stream());
+                    ms[i] = end.millisSince(start);
+                }
             }
-            data.addSeries(series);
-        }
-        JFreeChart chart = ChartFactory.createXYLineChart(title, "sequence length L", yLabel, data, PlotOrientation.VERTICAL,
-                true, false, false);
-        // both quantities span orders of magnitude over a doubling sweep: log axes show the slopes (L vs L^2)
-        LogAxis x = new LogAxis("sequence length L");
-        x.setBase(2);
-        x.setTickUnit(new org.jfree.chart.axis.NumberTickUnit(1)); // a tick per doubling
-        x.setNumberFormatOverride(new java.text.DecimalFormat("0"));
-        LogAxis y = new LogAxis(yLabel);
-        y.setNumberFormatOverride(new java.text.DecimalFormat("0.###"));
-        chart.getXYPlot().setDomainAxis(x);
-        chart.getXYPlot().setRangeAxis(y);
-        chart.getXYPlot().setBackgroundPaint(java.awt.Color.WHITE);
-        chart.getXYPlot().setDomainGridlinePaint(java.awt.Color.LIGHT_GRAY);
-        chart.getXYPlot().setRangeGridlinePaint(java.awt.Color.LIGHT_GRAY);
-        ((org.jfree.chart.renderer.xy.XYLineAndShapeRenderer) chart.getXYPlot().getRenderer()).setDefaultShapesVisible(true);
-        AtomicFiles.write(png, out -> ChartUtils.writeChartAsPNG(out, chart, 900, 540));
-    }
-
-    /** One line per length: Coupled Mamba's time and memory over each attention variant's. */
-    public static List<String> summary(List<Row> rows) {
-        List<String> lines = new ArrayList<>();
-        for (Row c : rows) {
-            if (!c.model().equals("coupled-mamba")) continue;
-            StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "L %6d:", c.length()));
-            for (Row a : rows) {
-                if (a.length() != c.length() || a.model().equals("coupled-mamba")) continue;
-                sb.append(String.format(Locale.ROOT, "  vs %s: time %s, memory %s", a.model().replace("cross-attention-", "attn-"),
-                        ratio(c.inferMs(), a.inferMs(), a.oom()), ratio(c.trainPeakMiB(), a.trainPeakMiB(), a.oom())));
+        } else {
+            for (int i = 0; i < repeats; i++) {
+                long t0 = System.nanoTime();
+                body.run();
+                be.synchronize();
+                ms[i] = (System.nanoTime() - t0) / 1e6;
             }
-            lines.add(sb.toString());
         }
-        return lines;
+        double peak = gpu == null ? Double.NaN : gpu.allocator().stats().peakInUseBytes() / 1048576.0;
+        return new double[]{median(ms), peak};
     }
 
-    static String ratio(double ours, double theirs, boolean theirsOom) {
-        if (theirsOom) return "(theirs out of memory)";
-        if (!Double.isFinite(ours) || !Double.isFinite(theirs) || theirs == 0) return "n/a";
-        return String.format(Locale.ROOT, "%.1f%%", 100 * ours / theirs);
+    static double median(double[] values) {
+        double[] s = values.clone();
+        Arrays.sort(s);
+        int n = s.length;
+        return n % 2 == 1 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
     }
 }
