@@ -1,6 +1,7 @@
 package io.cmamba.cli;
 
 import io.cmamba.data.Dataset;
+import io.cmamba.data.SyntheticDataset;
 import io.cmamba.model.FusionModel;
 import io.cmamba.model.ModelConfig;
 import io.cmamba.model.Models;
@@ -53,7 +54,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--data", paramLabel = "builtin|DIR", description = "The built-in dataset or a feature directory.")
     String data = DataSources.BUILTIN;
     @Option(names = "--dataset-size", paramLabel = "N", description = "Training samples of the built-in dataset (validation and test get N/5 each).")
-    int datasetSize = 2000;
+    int datasetSize = SyntheticDataset.TRAIN;
     @Option(names = "--data-seed", paramLabel = "N", description = "Seed of the built-in dataset.")
     long dataSeed = 7;
     @Option(names = "--classes", paramLabel = "2|3|7", description = "Class labels of the built-in dataset (--task classification): 2, 3 or 7 bins of its score.")
@@ -74,7 +75,7 @@ final class TrainCommand implements Callable<Integer> {
 
     // ------------------------------------------------------------------ optimisation
     @Option(names = "--epochs", paramLabel = "N")
-    int epochs = 12;
+    int epochs = 6;
     @Option(names = "--batch-size", paramLabel = "N")
     int batchSize = 32;
     @Option(names = "--lr", paramLabel = "X", description = "Peak learning rate.")
@@ -92,7 +93,7 @@ final class TrainCommand implements Callable<Integer> {
     @Option(names = "--seed", paramLabel = "N", description = "Initialisation, shuffling and modality dropout.")
     long seed = 1;
     @Option(names = "--patience", paramLabel = "N", description = "Epochs without improvement before stopping; 0 never stops early.")
-    int patience = 4;
+    int patience = 3;
     @Option(names = "--metric", paramLabel = "NAME", description = "Validation score that picks the best epoch (default: mae for regression, acc for classification).")
     String metric;
     @Option(names = "--modality-dropout", paramLabel = "P", description = "Probability of removing each modality of a training sample.")
