@@ -319,7 +319,10 @@ def open_device(spec):
         spec = "cuda" if torch.cuda.is_available() else "cpu"
     if spec.startswith("cuda") and not torch.cuda.is_available():
         sys.exit(f"--device {spec}: CUDA is not available to this PyTorch ({torch.__version__})")
-    return torch.device(spec)
+    device = torch.device(spec)
+    if device.type == "cuda" and device.index is None:  # set_device and the peak counters want an index
+        device = torch.device("cuda", torch.cuda.current_device())
+    return device
 
 
 def int_list(s):

@@ -2,6 +2,7 @@ package io.cmamba.bench;
 
 import io.cmamba.cuda.CachingAllocator;
 import io.cmamba.cuda.CudaBackend;
+import io.cmamba.cuda.DeviceOutOfMemoryException;
 import io.cmamba.cuda.CudaEvent;
 import io.cmamba.model.CrossAttentionModel;
 import io.cmamba.model.FusionModel;
@@ -211,9 +212,9 @@ public final class FusionBenchmark {
 
     static boolean isOutOfMemory(Throwable e) {
         for (Throwable t = e; t != null; t = t.getCause()) {
-            if (t instanceof OutOfMemoryError) return true;
+            if (t instanceof OutOfMemoryError || t instanceof DeviceOutOfMemoryException) return true;
             String msg = String.valueOf(t.getMessage()).toLowerCase(Locale.ROOT);
-            if (msg.contains("out of memory") || msg.contains("out of device memory")) return true;
+            if (msg.contains("out of memory") || msg.contains("out of device memory") || msg.contains("out of gpu memory")) return true;
         }
         return false;
     }
