@@ -35,7 +35,7 @@ cases=(
     "coupled-lti       $tiny --fusion coupled --mode lti"
     "independent-lti   $tiny --fusion independent --mode lti --norm rms"
     "cross-attention   $tiny --arch cross-attention --heads 2"
-    "cross-attn-rms-c2 $tiny --arch cross-attention --heads 4 --norm rms --task classification --classes 2"
+    "cross-attn-rms-c2 $tiny --arch cross-attention --heads 2 --norm rms --task classification --classes 2"
     "coupled-defaults  --dataset-size 200"
 )
 failed=0
