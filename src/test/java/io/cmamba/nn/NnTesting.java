@@ -78,7 +78,7 @@ public final class NnTesting {
 
     /**
      * Parameters moved off their initial constants (Gaussian noise of scale 0.3), and the steps of the
-     * coupled layers (dt_proj.bias, dt_raw) raised by 4, from softplus in [1e-3, 1e-1] to about [0.05, 2],
+     * coupled layers (dt_proj.bias, dt_raw) raised by 4, from softplus in [1e-2, 1] to about [0.05, 5],
      * so that the state, and the coupling through it, weighs in the output as much as the skip does.
      */
     public static void randomise(List<Parameter> ps, Random rnd) {
