@@ -61,3 +61,5 @@ j=$(joined "$out/throughput/throughput-torch.csv")
 echo "== summaries"
 for f in join-bench join-paper join-throughput; do [[ -f $out/$f.log ]] && { echo "-- $f"; grep -av "^cmamba: building" "$out/$f.log"; }; done
 echo "== visit: $SECONDS s"
+
+
