@@ -8,13 +8,13 @@ import io.cmamba.dist.Rendezvous;
 import io.cmamba.model.FusionModel;
 import io.cmamba.model.ModelConfig;
 import io.cmamba.model.Models;
-import io.cmamba.nn.Parameter;
 import io.cmamba.tensor.Backend;
 import io.cmamba.train.Adam;
 import io.cmamba.train.LrSchedule;
 import io.cmamba.train.Progress;
 import io.cmamba.train.TrainOptions;
 import io.cmamba.train.Trainer;
+import io.cmamba.testing.ModelWeights;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -37,22 +37,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  */
 @Tag("gpu")
 class NcclEquivalenceGpuTest {
-    static double[][] weights(FusionModel m) {
-        List<Parameter> ps = m.parameters();
-        double[][] w = new double[ps.size()][];
-        for (int i = 0; i < w.length; i++) w[i] = ps.get(i).value().toDoubles();
-        return w;
-    }
-
-    /** Largest |a - b| / max(1, |a|) over every weight. */
-    static double maxDifference(double[][] a, double[][] b) {
-        double max = 0;
-        for (int i = 0; i < a.length; i++)
-            for (int j = 0; j < a[i].length; j++)
-                max = Math.max(max, Math.abs(a[i][j] - b[i][j]) / Math.max(1, Math.abs(a[i][j])));
-        return max;
-    }
-
     @Test
     void twoGpusTrainTheModelOneGpuTrainsWithTheSameGlobalBatch() throws Exception {
         CudaBackend g0 = GpuSupport.gpu();
@@ -68,7 +52,7 @@ class NcclEquivalenceGpuTest {
         double[][] single;
         try (FusionModel m = Models.create(c, g0, o.seed()); Trainer t = new Trainer(m, data, o, null, Progress.silent())) {
             t.fit(0);
-            single = weights(m);
+            single = ModelWeights.of(m);
         }
         int port = Launcher.freePort();
         ExecutorService pool = Executors.newFixedThreadPool(2);
@@ -86,7 +70,7 @@ class NcclEquivalenceGpuTest {
                         t.distributed(nccl, 64 << 10);
                         assertTrue(t.buckets().buckets() > 1, "several buckets");
                         t.fit(0);
-                        return weights(m);
+                        return ModelWeights.of(m);
                     }
                 }));
             }
@@ -94,8 +78,8 @@ class NcclEquivalenceGpuTest {
         } finally {
             pool.shutdownNow();
         }
-        double d0 = maxDifference(single, ranks.get(0)), d1 = maxDifference(single, ranks.get(1)),
-                between = maxDifference(ranks.get(0), ranks.get(1));
+        double d0 = ModelWeights.maxDifference(single, ranks.get(0)), d1 = ModelWeights.maxDifference(single, ranks.get(1)),
+                between = ModelWeights.maxDifference(ranks.get(0), ranks.get(1));
         System.out.printf("NCCL 2 GPUs vs 1 GPU after 8 updates: max weight difference %.3g (rank 0), %.3g (rank 1); between ranks %.3g%n",
                 d0, d1, between);
         assertTrue(d0 <= 1e-4 && d1 <= 1e-4, "weights differ from one GPU by " + d0 + " / " + d1);

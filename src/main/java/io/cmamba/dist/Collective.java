@@ -12,12 +12,16 @@ import java.util.List;
  */
 public interface Collective extends AutoCloseable {
 
-    int rank();
-
-    int worldSize();
-
     /** The control channel: rendezvous, heartbeat, aborts. */
     Rendezvous rendezvous();
+
+    default int rank() {
+        return rendezvous().rank();
+    }
+
+    default int worldSize() {
+        return rendezvous().worldSize();
+    }
 
     /** A collective in flight. */
     interface Pending {

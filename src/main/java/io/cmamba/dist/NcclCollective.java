@@ -168,16 +168,6 @@ public final class NcclCollective implements Collective {
     }
 
     @Override
-    public int rank() {
-        return rv.rank();
-    }
-
-    @Override
-    public int worldSize() {
-        return rv.worldSize();
-    }
-
-    @Override
     public Rendezvous rendezvous() {
         return rv;
     }

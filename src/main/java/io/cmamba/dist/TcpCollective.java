@@ -34,16 +34,6 @@ public final class TcpCollective implements Collective {
     }
 
     @Override
-    public int rank() {
-        return rv.rank();
-    }
-
-    @Override
-    public int worldSize() {
-        return rv.worldSize();
-    }
-
-    @Override
     public Rendezvous rendezvous() {
         return rv;
     }

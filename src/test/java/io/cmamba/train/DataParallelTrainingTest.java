@@ -8,7 +8,7 @@ import io.cmamba.dist.TcpCollective;
 import io.cmamba.model.FusionModel;
 import io.cmamba.model.ModelConfig;
 import io.cmamba.model.Models;
-import io.cmamba.nn.Parameter;
+import io.cmamba.testing.ModelWeights;
 import org.junit.jupiter.api.Test;
 
 import java.time.Duration;
@@ -37,7 +37,7 @@ class DataParallelTrainingTest {
                  Trainer t = new Trainer(m, data, o, null, Progress.silent())) {
                 t.fit(0);
                 List<double[][]> one = new ArrayList<>();
-                one.add(weights(m));
+                one.add(ModelWeights.of(m));
                 return one;
             }
         }
@@ -57,7 +57,7 @@ class DataParallelTrainingTest {
                         t.distributed(c, bucketBytes);
                         assertTrue(t.buckets().buckets() > 1, "several buckets: " + t.buckets().buckets());
                         t.fit(0);
-                        return weights(m);
+                        return ModelWeights.of(m);
                     }
                 }));
             }
@@ -69,30 +69,14 @@ class DataParallelTrainingTest {
         }
     }
 
-    static double[][] weights(FusionModel m) {
-        List<Parameter> ps = m.parameters();
-        double[][] w = new double[ps.size()][];
-        for (int i = 0; i < w.length; i++) w[i] = ps.get(i).value().toDoubles();
-        return w;
-    }
-
-    /** Largest |a - b| / max(1, |a|) over every weight. */
-    static double maxDifference(double[][] a, double[][] b) {
-        double max = 0;
-        for (int i = 0; i < a.length; i++)
-            for (int j = 0; j < a[i].length; j++)
-                max = Math.max(max, Math.abs(a[i][j] - b[i][j]) / Math.max(1, Math.abs(a[i][j])));
-        return max;
-    }
-
     void assertSameModel(Dataset data, TrainOptions o, int world) throws Exception {
         double[][] single = train(data, o, 1, 0).get(0);
         List<double[][]> ranks = train(data, o, world, 2048);
         for (int r = 0; r < world; r++) {
-            double d = maxDifference(single, ranks.get(r));
+            double d = ModelWeights.maxDifference(single, ranks.get(r));
             assertTrue(d <= 2e-5, world + " ranks, rank " + r + ": weights differ from one process by " + d);
             // rank 0 sums in rank order and sends the same bits back, and Adam is deterministic
-            assertEquals(0.0, maxDifference(ranks.get(0), ranks.get(r)), "rank " + r + " holds rank 0's weights");
+            assertEquals(0.0, ModelWeights.maxDifference(ranks.get(0), ranks.get(r)), "rank " + r + " holds rank 0's weights");
         }
     }
 
