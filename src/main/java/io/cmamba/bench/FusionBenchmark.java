@@ -105,28 +105,57 @@ public final class FusionBenchmark {
     }
 
     static Row measure(Backend be, Settings s, String model, int length) {
-        ModelConfig c = config(s, model, length);
-        FusionModel m = null;
-        ModelInput in = null;
-        Tensor target = null, loss = null, dOut = null;
-        try {
-            m = create(be, c, model);
-            in = input(be, c, s.batch());
-            target = target(be, s.batch());
-            loss = be.empty(DType.F32, 1);
-            dOut = be.empty(DType.F32, s.batch());
-            final FusionModel fm = m;
-            final ModelInput fin = in;
-            final Tensor t = target, l = loss, d = dOut;
-            double[] infer = time(be, 1, s.repeats(), () -> fm.forward(fin).close());
-            double[] train = time(be, 1, s.repeats(), () -> trainStep(be, fm, fin, t, l, d));
+        try (Fixture f = Fixture.open(be, config(s, model, length), model, s.batch())) {
+            double[] infer = time(be, 1, s.repeats(), () -> f.model.forward(f.in).close());
+            double[] train = time(be, 1, s.repeats(), f::trainStep);
             return new Row(model, length, s.batch(), infer[0], train[0], infer[1], train[1], false, "");
         } catch (RuntimeException | OutOfMemoryError e) {
             if (!isOutOfMemory(e)) throw e;
             return new Row(model, length, s.batch(), Double.NaN, Double.NaN, Double.NaN, Double.NaN, true,
                     String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
-        } finally {
-            close(be, m, in, target, loss, dOut);
+        }
+    }
+
+    /** One model with its input, target and loss buffers at one size; closing frees them all. */
+    private static final class Fixture implements AutoCloseable {
+        final Backend be;
+        final FusionModel model;
+        final ModelInput in;
+        final Tensor target, loss, dOut;
+
+        private Fixture(Backend be, FusionModel model, ModelInput in, Tensor target, Tensor loss, Tensor dOut) {
+            this.be = be;
+            this.model = model;
+            this.in = in;
+            this.target = target;
+            this.loss = loss;
+            this.dOut = dOut;
+        }
+
+        /** Frees what was made so far when a later allocation fails (out of memory at a large size). */
+        static Fixture open(Backend be, ModelConfig c, String name, int batch) {
+            FusionModel m = null;
+            ModelInput in = null;
+            Tensor target = null, loss = null;
+            try {
+                m = create(be, c, name);
+                in = input(be, c, batch);
+                target = target(be, batch);
+                loss = be.empty(DType.F32, 1);
+                return new Fixture(be, m, in, target, loss, be.empty(DType.F32, batch));
+            } catch (RuntimeException | OutOfMemoryError e) {
+                FusionBenchmark.close(be, m, in, target, loss);
+                throw e;
+            }
+        }
+
+        void trainStep() {
+            FusionBenchmark.trainStep(be, model, in, target, loss, dOut);
+        }
+
+        @Override
+        public void close() {
+            FusionBenchmark.close(be, model, in, target, loss, dOut);
         }
     }
 
@@ -140,34 +169,18 @@ public final class FusionBenchmark {
         for (Point p : points)
             for (String model : models) {
                 Settings at = new Settings(new int[]{p.length()}, p.batch(), s.dModel(), s.layers(), s.heads(), s.dState(), s.repeats());
-                ModelConfig c = config(at, model, p.length());
-                FusionModel m = null;
-                ModelInput in = null;
-                Tensor target = null, loss = null, dOut = null;
-                Adam adam = null;
                 double ms;
                 String note = "";
-                try {
-                    m = create(be, c, model);
-                    in = input(be, c, p.batch());
-                    target = target(be, p.batch());
-                    loss = be.empty(DType.F32, 1);
-                    dOut = be.empty(DType.F32, p.batch());
-                    final FusionModel fm = m;
-                    final ModelInput fin = in;
-                    final Tensor t = target, l = loss, d = dOut;
-                    final Adam opt = adam = new Adam(m.parameters(), Adam.Settings.of(Adam.Kind.ADAM, 0));
+                try (Fixture f = Fixture.open(be, config(at, model, p.length()), model, p.batch());
+                     Adam opt = new Adam(f.model.parameters(), Adam.Settings.of(Adam.Kind.ADAM, 0))) {
                     ms = time(be, 2, s.repeats(), () -> {
-                        trainStep(be, fm, fin, t, l, d);
+                        f.trainStep();
                         opt.step(1e-4, 1.0);
                     })[0];
                 } catch (RuntimeException | OutOfMemoryError e) {
                     if (!isOutOfMemory(e)) throw e;
                     ms = Double.NaN;
                     note = "  (out of memory)";
-                } finally {
-                    if (adam != null) adam.close();
-                    close(be, m, in, target, loss, dOut);
                 }
                 FusionReport.ThroughputRow r = new FusionReport.ThroughputRow(model, p.length(), p.batch(), ms, p.batch() / (ms / 1e3));
                 rows.add(r);
