@@ -32,11 +32,13 @@ import hashlib
 import json
 import os
 import pickle
-import struct
 import sys
 import tempfile
 
 import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import safetensors_np  # noqa: E402  (beside this script)
 
 FORMAT = "cmamba-features"
 VERSION = 1
@@ -177,34 +179,6 @@ def convert_split(split_name, d, modalities, text_dir, strict, log):
     return tensors, classes, ids
 
 
-def safetensors_bytes_header(tensors, metadata):
-    header = {}
-    if metadata:
-        header["__metadata__"] = metadata
-    offset = 0
-    for name, a in tensors:
-        dtype = {np.dtype(np.float32): "F32", np.dtype(np.int32): "I32"}[a.dtype]
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-    raw = json.dumps(header, separators=(",", ":")).encode("utf-8")
-    raw += b" " * ((8 - len(raw) % 8) % 8)  # the format aligns the data start to 8 bytes
-    return struct.pack("<Q", len(raw)) + raw
-
-
-def write_atomic(path, writer):
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", suffix=".part", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            writer(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def write_safetensors(path, tensors, metadata, use_package):
     tensors = [(k, np.ascontiguousarray(v, dtype=v.dtype.newbyteorder("<"))) for k, v in tensors]
     if use_package:
@@ -221,12 +195,9 @@ def write_safetensors(path, tensors, metadata, use_package):
                         if not chunk:
                             break
                         f.write(chunk)
+        safetensors_np.write_atomic(path, writer)
     else:
-        def writer(f):
-            f.write(safetensors_bytes_header(tensors, metadata))
-            for _, a in tensors:
-                f.write(memoryview(a).cast("B"))
-    write_atomic(path, writer)
+        safetensors_np.write(path, dict(tensors), metadata)
 
 
 def sha256(path):
@@ -334,7 +305,7 @@ def main(argv=None):
         if args.text_features:
             description["notes"] = "text features from " + os.path.abspath(args.text_features)
         text = json.dumps(description, indent=2) + "\n"
-        write_atomic(os.path.join(args.out, "dataset.json"), lambda f: f.write(text.encode("utf-8")))
+        safetensors_np.write_atomic(os.path.join(args.out, "dataset.json"), lambda f: f.write(text.encode("utf-8")))
         counts = ", ".join(f"{s} {entries[s]['samples']}" for s in SPLITS)
         log(f"wrote {args.out}: {counts} samples, "
             f"modalities {modalities}, F {description['feature_sizes']}, L {description['max_lengths']}, classes {classes}")

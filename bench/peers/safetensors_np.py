@@ -40,34 +40,46 @@ def read(path):
     return tensors, dict(meta)
 
 
-def write(path, tensors, metadata=None):
-    """Writes {name: array} (F32, F64, I32, I64, F16) and string metadata; atomic (temporary sibling, then rename)."""
-    header, blobs, offset = {}, [], 0
+def header_bytes(tensors, metadata=None):
+    """The 8-byte length and the JSON header (padded to 8 bytes) for [(name, little-endian contiguous array)]."""
+    header, offset = {}, 0
     if metadata:
         header["__metadata__"] = {str(k): str(v) for k, v in metadata.items()}
-    for name, a in tensors.items():
-        a = np.ascontiguousarray(a)
+    for name, a in tensors:
         dtype = NAMES.get((a.dtype.kind, a.dtype.itemsize))
         if dtype is None:
             raise ValueError(f"tensor '{name}': dtype {a.dtype} is not one of {sorted(DTYPES)}")
-        b = a.astype(a.dtype.newbyteorder("<")).tobytes()
-        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
-        blobs.append(b)
-        offset += len(b)
+        header[name] = {"dtype": dtype, "shape": list(a.shape), "data_offsets": [offset, offset + a.nbytes]}
+        offset += a.nbytes
     js = json.dumps(header, separators=(",", ":")).encode("utf-8")
     js += b" " * ((8 - len(js) % 8) % 8)  # the format aligns the data start to 8 bytes
+    return struct.pack("<Q", len(js)) + js
+
+
+def write_atomic(path, writer):
+    """Calls writer(file) on a temporary sibling of path, syncs it, then renames it over path."""
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".part")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(struct.pack("<Q", len(js)))
-            f.write(js)
-            for b in blobs:
-                f.write(b)
+            writer(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write(path, tensors, metadata=None):
+    """Writes {name: array} (F32, F64, I32, I64, F16) and string metadata; atomic (temporary sibling, then rename).
+    The arrays are streamed, not copied into one buffer (the converter writes whole datasets through this)."""
+    arrays = [(name, np.ascontiguousarray(a, dtype=np.asarray(a).dtype.newbyteorder("<"))) for name, a in tensors.items()]
+    head = header_bytes(arrays, metadata)
+
+    def writer(f):
+        f.write(head)
+        for _, a in arrays:
+            f.write(memoryview(a.reshape(-1)).cast("B"))
+    write_atomic(path, writer)
