@@ -4,6 +4,8 @@ import io.cmamba.cuda.CachingAllocator;
 import io.cmamba.cuda.CudaBackend;
 import io.cmamba.cuda.DeviceOutOfMemoryException;
 import io.cmamba.cuda.CudaEvent;
+import io.cmamba.cuda.KernelProfile;
+import io.cmamba.cuda.KernelProfiler;
 import io.cmamba.model.CrossAttentionModel;
 import io.cmamba.model.FusionModel;
 import io.cmamba.model.ModelConfig;
@@ -92,10 +94,20 @@ public final class FusionBenchmark {
     /** As {@link #run(Backend, Settings, PrintStream)}; {@code afterEach} sees the rows so far after every row. */
     public static List<Row> run(Backend be, Settings s, List<String> models, PrintStream log,
                                 java.util.function.Consumer<List<Row>> afterEach) {
+        return run(be, s, models, log, afterEach, null);
+    }
+
+    /**
+     * As above; on a GPU, when {@code kernels} is not null, each size is also run once more under the
+     * kernel profiler (one inference pass, one training step, after the timed runs) and its kernels are
+     * added to {@code kernels}.
+     */
+    public static List<Row> run(Backend be, Settings s, List<String> models, PrintStream log,
+                                java.util.function.Consumer<List<Row>> afterEach, List<KernelReport.Row> kernels) {
         List<Row> rows = new ArrayList<>();
         for (int length : s.lengths())
             for (String model : models) {
-                Row r = measure(be, s, model, length);
+                Row r = measure(be, s, model, length, kernels, log);
                 rows.add(r);
                 log.printf(Locale.ROOT, "%-22s L %6d  infer %9.3f ms  train %9.3f ms  peak %9.1f / %9.1f MiB%s%n", model,
                         length, r.inferMs(), r.trainMs(), r.inferPeakMiB(), r.trainPeakMiB(), r.oom() ? "  (out of memory)" : "");
@@ -105,15 +117,45 @@ public final class FusionBenchmark {
     }
 
     static Row measure(Backend be, Settings s, String model, int length) {
+        return measure(be, s, model, length, null, null);
+    }
+
+    private static Row measure(Backend be, Settings s, String model, int length, List<KernelReport.Row> kernels, PrintStream log) {
         try (Fixture f = Fixture.open(be, config(s, model, length), model, s.batch())) {
             double[] infer = time(be, 1, s.repeats(), () -> f.model.forward(f.in).close());
             double[] train = time(be, 1, s.repeats(), f::trainStep);
+            if (kernels != null && be instanceof CudaBackend gpu) {
+                // a separate run: the events around each launch must not enter the timings above
+                for (String pass : new String[]{"inference", "training"}) {
+                    KernelProfile p = profile(gpu, pass.equals("inference") ? () -> f.model.forward(f.in).close() : f::trainStep);
+                    kernels.addAll(KernelReport.rows(model, length, s.batch(), pass, p));
+                    if (log != null) log.println("    " + pass + " kernels: " + topKernels(p, 3));
+                }
+            }
             return new Row(model, length, s.batch(), infer[0], train[0], infer[1], train[1], false, "");
         } catch (RuntimeException | OutOfMemoryError e) {
             if (!isOutOfMemory(e)) throw e;
             return new Row(model, length, s.batch(), Double.NaN, Double.NaN, Double.NaN, Double.NaN, true,
                     String.valueOf(e.getMessage()).lines().findFirst().orElse(""));
         }
+    }
+
+    /** Runs {@code body} once under the kernel profiler. */
+    static KernelProfile profile(CudaBackend gpu, Runnable body) {
+        try (KernelProfiler p = gpu.profile()) {
+            body.run();
+            return p.finish();
+        }
+    }
+
+    /** "coupled_scan_fwd 41%, cublasSgemm 30%, ..." of the {@code n} longest kernels. */
+    static String topKernels(KernelProfile p, int n) {
+        double total = p.totalMillis();
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "%.3f ms in %d launches;", total, p.launches()));
+        List<KernelProfile.Entry> es = p.entries();
+        for (int i = 0; i < Math.min(n, es.size()); i++)
+            sb.append(String.format(Locale.ROOT, "%s %s %.0f%%", i == 0 ? "" : ",", es.get(i).kernel(), 100 * es.get(i).millis() / total));
+        return sb.toString();
     }
 
     /** One model with its input, target and loss buffers at one size; closing frees them all. */

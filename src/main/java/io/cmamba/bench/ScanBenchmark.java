@@ -1,7 +1,10 @@
 package io.cmamba.bench;
 
+import io.cmamba.cuda.Ceilings;
 import io.cmamba.cuda.CudaBackend;
 import io.cmamba.cuda.CudaDevice;
+import io.cmamba.cuda.CudaScan;
+import io.cmamba.cuda.KernelWork;
 import io.cmamba.cuda.CudaTimer;
 import io.cmamba.tensor.DType;
 import io.cmamba.tensor.Saved;
@@ -30,47 +33,14 @@ public final class ScanBenchmark {
     }
 
     record Setting(String name, int m, int b, int l, int d, int n) {
-        long x() {
-            return (long) m * b * l * d;
+        /** The forward's least work (bytes, FMAs, exponentials): {@link CudaScan#forwardWork}. */
+        KernelWork forward() {
+            return CudaScan.forwardWork(m, b, l, d, n);
         }
 
-        long elements() {
-            return x() * n;
-        }
-
-        long bc() {
-            return (long) m * b * l * n;
-        }
-
-        /** Bytes: forward reads u, deltaPre, z, B, C, A, Dskip and writes out. */
-        long forwardBytes() {
-            return 4 * (4 * x() + 2 * bc() + (long) m * d * n + (long) m * d);
-        }
-
-        /** Bytes: backward reads u, deltaPre, z, dout, B, C, A, Dskip and writes du, dDeltaPre, dz, dB, dC, dA, dDskip. */
-        long backwardBytes() {
-            return 4 * (7 * x() + 4 * bc() + 2L * m * d * n + 2L * m * d);
-        }
-
-        /** exp(delta A) per element, and per (m, b, t, d) one for softplus and one for the gate's sigmoid. */
-        long exps() {
-            return elements() + 2 * x();
-        }
-
-        /**
-         * FP32 instructions of the forward per element: delta*A, Abar*s, C.(Abar s), the G and V sums
-         * (5), and per (b, t, d, n) the state update (2).
-         */
-        long forwardFlops() {
-            return 5 * elements() + 2L * b * l * d * n;
-        }
-
-        /**
-         * Backward per element: delta*A, H, the g recurrence, Abar*s, y, P, the ddelta, dA and du sums,
-         * the dB and dC terms and their sums over d (13).
-         */
-        long backwardFlops() {
-            return 13 * elements();
+        /** The backward's least work: {@link CudaScan#backwardWork}. */
+        KernelWork backward() {
+            return CudaScan.backwardWork(m, b, l, d, n);
         }
     }
 
@@ -98,17 +68,6 @@ public final class ScanBenchmark {
         return t;
     }
 
-    /** Device-to-device copy bandwidth, bytes read plus bytes written per second. */
-    static double copyBandwidth(CudaBackend gpu) {
-        int n = 1 << 28;   // 1 GiB of float32
-        Tensor a = gpu.empty(DType.F32, n), b = gpu.empty(DType.F32, n);
-        gpu.fill(a, 1.5);
-        double ms = CudaTimer.time(gpu.stream(), 2, 10, () -> gpu.copy(b, a)).median();
-        a.close();
-        b.close();
-        return 2.0 * 4 * n / (ms * 1e-3);
-    }
-
     record Row(Setting s, double fwdMs, double bwdMs, double fwdFloor, double bwdFloor, String fwdBound, String bwdBound) {
     }
 
@@ -127,12 +86,17 @@ public final class ScanBenchmark {
         }
         try (CudaBackend gpu = new CudaBackend(0)) {
             CudaDevice dev = gpu.device();
-            double clock = dev.clockKHz() * 1e3;
-            double bw = copyBandwidth(gpu);
-            double expRate = 16.0 * dev.smCount() * clock, fmaRate = 128.0 * dev.smCount() * clock;
+            Ceilings spec = Ceilings.spec(dev);
+            if (spec == null) throw new IllegalStateException("the driver does not report the SM clock of " + dev.name()
+                    + "; the floor's exponential and FP32 rates need it");
+            // the floor: measured copy bandwidth, exponential and FP32 rates from the clock
+            Ceilings c = new Ceilings(Ceilings.copyBandwidth(gpu, 1 << 28), spec.fmasPerSecond(), spec.expsPerSecond(),
+                    "copy measured, rates from the clock");
+            Ceilings probed = Ceilings.measure(gpu);
             System.out.printf(Locale.ROOT, "device %s: %d SMs, clock %.2f GHz; copy bandwidth %.2f TB/s (measured); "
-                            + "exp rate %.2f T/s, FP32 rate %.1f T instr/s%n", dev.name(), dev.smCount(), clock / 1e9,
-                    bw / 1e12, expRate / 1e12, fmaRate / 1e12);
+                            + "exp rate %.2f T/s, FP32 rate %.1f T FMA/s (from the clock; probes measured %.2f and %.1f)%n",
+                    dev.name(), dev.smCount(), dev.clockKHz() / 1e6, c.bytesPerSecond() / 1e12, c.expsPerSecond() / 1e12,
+                    c.fmasPerSecond() / 1e12, probed.expsPerSecond() / 1e12, probed.fmasPerSecond() / 1e12);
             List<Row> rows = new ArrayList<>();
             Random rnd = new Random(1);
             for (Setting s : SETTINGS) {
@@ -155,15 +119,15 @@ public final class ScanBenchmark {
                 double bwd = CudaTimer.time(gpu.stream(), 1, Math.max(3, r / 2), () -> gpu.coupledScanBackward(in, saved, dout, null, g)).median();
                 gpu.synchronize();
                 saved.close();
-                double fb = s.forwardBytes() / bw, fe = s.exps() / expRate, ff = s.forwardFlops() / fmaRate;
-                double bb = s.backwardBytes() / bw, bf = s.backwardFlops() / fmaRate;
-                double fFloor = Math.max(fb, Math.max(fe, ff)), bFloor = Math.max(bb, Math.max(fe, bf));
-                String fBound = fFloor == fb ? "bytes" : fFloor == fe ? "exp" : "fp32";
-                String bBound = bFloor == bb ? "bytes" : bFloor == fe ? "exp" : "fp32";
+                KernelWork fw = s.forward(), bw = s.backward();
+                double fb = fw.bytes() / c.bytesPerSecond(), fe = fw.exps() / c.expsPerSecond(), ff = fw.fmas() / c.fmasPerSecond();
+                double bb = bw.bytes() / c.bytesPerSecond(), be = bw.exps() / c.expsPerSecond(), bf = bw.fmas() / c.fmasPerSecond();
+                double fFloor = fw.floorMillis(c) / 1e3, bFloor = bw.floorMillis(c) / 1e3;
+                String fBound = fw.bound(c), bBound = bw.bound(c);
                 rows.add(new Row(s, fwd, bwd, fFloor * 1e3, bFloor * 1e3, fBound, bBound));
                 System.out.printf(Locale.ROOT, "%-12s M=%d B=%d L=%d D=%d N=%d: forward %.3f ms (floor %.3f ms: bytes %.3f, exp %.3f, "
                                 + "fp32 %.3f), backward %.3f ms (floor %.3f ms: bytes %.3f, exp %.3f, fp32 %.3f)%n", s.name(), m, b, l, d, n,
-                        fwd, fFloor * 1e3, fb * 1e3, fe * 1e3, ff * 1e3, bwd, bFloor * 1e3, bb * 1e3, fe * 1e3, bf * 1e3);
+                        fwd, fFloor * 1e3, fb * 1e3, fe * 1e3, ff * 1e3, bwd, bFloor * 1e3, bb * 1e3, be * 1e3, bf * 1e3);
                 for (Tensor t : new Tensor[]{in.u(), in.deltaPre(), in.z(), in.A(), in.B(), in.C(), in.Dskip(), out, dout,
                         g.du(), g.dDeltaPre(), g.dz(), g.dA(), g.dB(), g.dC(), g.dDskip()})
                     t.close();

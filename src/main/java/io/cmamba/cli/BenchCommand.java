@@ -2,6 +2,9 @@ package io.cmamba.cli;
 
 import io.cmamba.bench.FusionBenchmark;
 import io.cmamba.bench.FusionReport;
+import io.cmamba.bench.KernelReport;
+import io.cmamba.cuda.Ceilings;
+import io.cmamba.cuda.CudaBackend;
 import io.cmamba.tensor.Backends;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -21,7 +24,8 @@ import java.util.concurrent.Callable;
 @Command(mixinStandardHelpOptions = true, name = "bench",
         description = "Inference and training-step time and peak device memory against sequence length, for Coupled Mamba "
                 + "and cross-attention fusion (materialised scores and flash), at equal width, layers and head, with the "
-                + "rows of peers' CSVs joined in. Writes fusion-bench.csv, fusion-bench.json, speed.png, train-speed.png and "
+                + "rows of peers' CSVs joined in. Writes fusion-bench.csv, fusion-bench.json, speed.png, train-speed.png, "
+                + "(GPU) kernels.csv and kernels.txt (every kernel's time and roofline) and "
                 + "(GPU) memory.png to --out, and prints Coupled Mamba's ratios and the targets check.")
 final class BenchCommand implements Callable<Integer> {
     @ParentCommand
@@ -96,14 +100,19 @@ final class BenchCommand implements Callable<Integer> {
         main.out.println("device: " + choice.backend().name() + " (" + choice.reason() + "); " + s);
         try (var be = choice.backend()) {
             Files.createDirectories(dir);
+            // the roofline's ceilings, measured in this run; the kernels of each size are profiled after its timings
+            Ceilings ceilings = be instanceof CudaBackend cuda ? Ceilings.measure(cuda) : null;
+            if (ceilings != null) main.out.println("ceilings: " + ceilings.describe());
+            List<KernelReport.Row> kernels = ceilings != null ? new ArrayList<>() : null;
             // the table so far after every row: a run stopped from outside keeps what it measured
             List<FusionBenchmark.Row> rows = FusionBenchmark.run(be, s, ms, main.out, part -> {
                 try {
                     io.cmamba.files.AtomicFiles.writeString(dir.resolve("fusion-bench.csv"), FusionReport.csv(part));
+                    if (kernels != null) KernelReport.write(dir, kernels, ceilings);
                 } catch (java.io.IOException e) {
                     throw new java.io.UncheckedIOException(e);
                 }
-            });
+            }, kernels);
             for (FusionReport.Table t : peers) rows = FusionReport.join(rows, t.rows());
             report(dir, be.name(), s, rows);
         }

@@ -55,6 +55,7 @@ public final class CudaBackend implements Backend {
     private final CudaElementwise elementwise;
     private final List<ByteBuffer> pendingUploads = new ArrayList<>();
     private long pendingBytes;
+    private KernelProfiler profiler;
     private boolean closed;
 
     /** Opens device {@code index}: context, stream, allocator, NVRTC (the chosen binding) and cuBLAS. */
@@ -155,9 +156,40 @@ public final class CudaBackend implements Backend {
 
     /** Launches on this backend's stream (arguments as in {@link CudaFunction#launch}). */
     public void launch(CudaFunction f, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
+        launch(null, f, grid, block, sharedBytes, args);
+    }
+
+    /**
+     * As {@link #launch(CudaFunction, Dim3, Dim3, int, Object...)}, stating the launch's least work for
+     * the profiler's roofline (null: the bytes of its tensor arguments, {@link KernelWork#ofArguments}).
+     */
+    public void launch(KernelWork work, CudaFunction f, Dim3 grid, Dim3 block, int sharedBytes, Object... args) {
         checkOpen();
         context.makeCurrent();
-        f.launch(stream, grid, block, sharedBytes, args);
+        if (profiler == null) f.launch(stream, grid, block, sharedBytes, args);
+        else profiler.around(f.name(), work != null ? work : KernelWork.ofArguments(args),
+                () -> f.launch(stream, grid, block, sharedBytes, args));
+    }
+
+    /** Runs {@code call} (one library call on this stream, e.g. cuBLAS) under the profiler when one is open. */
+    void profiled(String name, KernelWork work, Runnable call) {
+        if (profiler == null) call.run();
+        else profiler.around(name, work, call);
+    }
+
+    /**
+     * Starts timing every launch on this backend until the returned profiler is finished or closed
+     * (see {@link KernelProfiler}); one at a time.
+     */
+    public KernelProfiler profile() {
+        checkOpen();
+        if (profiler != null) throw new IllegalStateException("a kernel profile is already running on this backend");
+        profiler = new KernelProfiler(this);
+        return profiler;
+    }
+
+    void stopProfiling(KernelProfiler p) {
+        if (profiler == p) profiler = null;
     }
 
     /**
@@ -410,8 +442,9 @@ public final class CudaBackend implements Backend {
         own(out, src);
         OpChecks.copy(out, src);
         if (out.size() == 0) return;
-        Cuda.check(JCudaDriver.cuMemcpyDtoDAsync(CudaStorage.pointer(out), CudaStorage.pointer(src), out.size() * CudaStorage.ELEMENT_BYTES,
-                stream.handle()), "cuMemcpyDtoDAsync", "copying " + src.shape());
+        long bytes = out.size() * CudaStorage.ELEMENT_BYTES;
+        profiled("memcpyDtoD", new KernelWork(2.0 * bytes, 0, 0), () -> Cuda.check(JCudaDriver.cuMemcpyDtoDAsync(CudaStorage.pointer(out),
+                CudaStorage.pointer(src), bytes, stream.handle()), "cuMemcpyDtoDAsync", "copying " + src.shape()));
     }
 
     @Override

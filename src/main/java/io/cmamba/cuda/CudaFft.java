@@ -131,8 +131,12 @@ final class CudaFft {
                 check(cufftSetStream(p.handle, new CUstream_st(raw(be.stream().address()))), "cufftSetStream", p.what);
                 check(cufftSetWorkArea(p.handle, raw(work.address())), "cufftSetWorkArea", p.what);
                 Pointer data = raw(address);
-                if (forward) check(cufftExecR2C(p.handle, new FloatPointer(data), new float2(data)), "cufftExecR2C", p.what);
-                else check(cufftExecC2R(p.handle, new float2(data), new FloatPointer(data)), "cufftExecC2R", p.what);
+                // in place: rows of nfft/2+1 complex values read and written; 2.5 nfft log2(nfft) FLOPs per row
+                double bytes = 2.0 * rows * (nfft / 2 + 1) * 8, fmas = 1.25 * rows * nfft * (Math.log(nfft) / Math.log(2));
+                be.profiled(forward ? "cufftExecR2C" : "cufftExecC2R", new KernelWork(bytes, fmas, 0), () -> {
+                    if (forward) check(cufftExecR2C(p.handle, new FloatPointer(data), new float2(data)), "cufftExecR2C", p.what);
+                    else check(cufftExecC2R(p.handle, new float2(data), new FloatPointer(data)), "cufftExecC2R", p.what);
+                });
             }
         }
     }

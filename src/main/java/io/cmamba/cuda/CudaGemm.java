@@ -136,12 +136,20 @@ public final class CudaGemm implements AutoCloseable {
         backend.context().makeCurrent();
         alphaHost.put(0, (float) alpha);
         betaHost.put(0, (float) beta);
-        int status = cublasSgemm_v2(handle, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
-                d.n(), d.m(), d.k(), alphaHost, new DeviceFloats(CudaStorage.address(b)), d.ldb(),
-                new DeviceFloats(CudaStorage.address(a)), d.lda(), betaHost, new DeviceFloats(CudaStorage.address(c)), d.n());
-        checkBlas(status, "cublasSgemm_v2", "computing C " + c.shape() + " = op(A " + a.shape() + (transA ? "^T" : "")
-                + ") op(B " + b.shape() + (transB ? "^T" : "") + ")");
+        backend.profiled("cublasSgemm", work(d, beta, a, b, c), () -> {
+            int status = cublasSgemm_v2(handle, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
+                    d.n(), d.m(), d.k(), alphaHost, new DeviceFloats(CudaStorage.address(b)), d.ldb(),
+                    new DeviceFloats(CudaStorage.address(a)), d.lda(), betaHost, new DeviceFloats(CudaStorage.address(c)), d.n());
+            checkBlas(status, "cublasSgemm_v2", "computing C " + c.shape() + " = op(A " + a.shape() + (transA ? "^T" : "")
+                    + ") op(B " + b.shape() + (transB ? "^T" : "") + ")");
+        });
         if (CudaFunction.SYNC_EACH_LAUNCH) backend.stream().synchronize();
+    }
+
+    /** A, B read once, C written once (and read when beta is not 0); M N K FMAs. */
+    private static KernelWork work(Dims d, double beta, Tensor a, Tensor b, Tensor c) {
+        double bytes = 4.0 * (a.size() + b.size() + c.size() * (beta != 0 ? 2 : 1));
+        return new KernelWork(bytes, (double) d.m() * d.n() * d.k(), 0);
     }
 
     /** The hand-written kernel (kernels/gemm.cu). */
@@ -153,7 +161,7 @@ public final class CudaGemm implements AutoCloseable {
         int gx = (d.n() + 127) / 128, gy = (d.m() + 127) / 128;
         int splits = splitK(gx * gy, d.k(), backend.device().smCount());
         if (splits == 1) {
-            backend.launch(f, Dim3.of(gx, gy), Dim3.of(256), 0,
+            backend.launch(work(d, beta, a, b, c), f, Dim3.of(gx, gy), Dim3.of(256), 0,
                     d.m(), d.n(), d.k(), (float) alpha, a, d.lda(), b, d.ldb(), (float) beta, c, d.k(), null);
             return;
         }
@@ -162,7 +170,7 @@ public final class CudaGemm implements AutoCloseable {
         splits = (d.k() + chunk - 1) / chunk;
         long mn = (long) d.m() * d.n();
         try (DeviceBuffer partials = backend.scratch(splits * mn * 4)) {
-            backend.launch(f, Dim3.of(gx, gy, splits), Dim3.of(256), 0,
+            backend.launch(work(d, 0, a, b, c).plus(new KernelWork(4.0 * (splits - 1) * mn, 0, 0)), f, Dim3.of(gx, gy, splits), Dim3.of(256), 0,
                     d.m(), d.n(), d.k(), 1f, a, d.lda(), b, d.ldb(), 0f, c, chunk, partials);
             backend.launch(backend.kernel("gemm.cu", "sgemm_splitk_reduce"), Dim3.of(backend.gridFor(mn, 256)), Dim3.of(256), 0,
                     c, partials, splits, mn, (float) alpha, (float) beta);

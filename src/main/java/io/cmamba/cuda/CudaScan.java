@@ -190,6 +190,29 @@ public final class CudaScan {
         return Math.max(b.device().maxSharedPerBlockOptin(), b.device().maxSharedPerBlock());
     }
 
+    /**
+     * The forward's least work (MODEL.md's coupled scan over M, B, L, D, N), with E = MBLDN elements
+     * and X = MBLD: bytes of u, delta, z, B, C, A, Dskip read and out written once; E + 2X exponentials
+     * (Abar, and per (m, b, t, d) softplus and the gate's sigmoid); 5E + 2BLDN FMAs (delta A, Abar s,
+     * C.h, the G and V sums, and per (b, t, d, n) the state update). The chunk states kept for the
+     * backward are this implementation's choice and not counted.
+     */
+    public static KernelWork forwardWork(int m, int b, int l, int d, int n) {
+        double x = (double) m * b * l * d, e = x * n, y = (double) m * b * l * n;
+        return new KernelWork(4 * (4 * x + 2 * y + (double) m * d * n + (double) m * d), 5 * e + 2.0 * b * l * d * n, e + 2 * x);
+    }
+
+    /**
+     * The backward's least work: u, delta, z, dout, B, C, A, Dskip read and du, ddelta, dz, dB, dC, dA,
+     * dDskip written once; E + 2X exponentials; 13E FMAs (delta A, H, the g recurrence, Abar s, y, P,
+     * the ddelta, dA and du sums, the dB and dC terms and their sums over d). Recomputing the states is
+     * not counted.
+     */
+    public static KernelWork backwardWork(int m, int b, int l, int d, int n) {
+        double x = (double) m * b * l * d, e = x * n, y = (double) m * b * l * n;
+        return new KernelWork(4 * (7 * x + 4 * y + 2.0 * m * d * n + 2.0 * m * d), 13 * e, e + 2 * x);
+    }
+
     /** Launches the forward; returns the chunk states for the backward. out [M,B,L,D]; finalState [B,D,N] or null. */
     public static Saved forward(CudaBackend b, ScanInputs in, Tensor out, Tensor finalState) {
         final int m = in.modalities(), nb = in.batch(), l = in.length(), d = in.channels(), n = in.states();
@@ -209,7 +232,7 @@ public final class CudaScan {
                 .bytes();
         int gy = Math.min(nb, 65535), gz = (nb + gy - 1) / gy;
         CudaFunction f = b.module(FWD, plan.prelude("fwd")).function("coupled_scan_fwd");
-        b.launch(f, Dim3.of(plan.tiles(d), gy, gz), Dim3.of(plan.threads()), plan.sharedBytes(), params);
+        b.launch(forwardWork(m, nb, l, d, n), f, Dim3.of(plan.tiles(d), gy, gz), Dim3.of(plan.threads()), plan.sharedBytes(), params);
         return saved;
     }
 
@@ -251,7 +274,8 @@ public final class CudaScan {
                     .i32(subChunks(cs.chunkSteps, plan.steps())).i32(plan.prefetch() ? 1 : 0).i32(0)
                     .bytes();
             CudaModule mod = b.module(BWD, plan.prelude("bwd"));
-            b.launch(mod.function("coupled_scan_bwd"), Dim3.of(tiles, groups), Dim3.of(plan.threads()), plan.sharedBytes(), params);
+            b.launch(backwardWork(m, nb, l, d, n), mod.function("coupled_scan_bwd"), Dim3.of(tiles, groups), Dim3.of(plan.threads()),
+                    plan.sharedBytes(), params);
             if (groups > 1) {
                 CudaFunction sum = mod.function("coupled_scan_sum_partials");
                 long size = (long) m * d * n;
