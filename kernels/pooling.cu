@@ -5,9 +5,9 @@
 //   (b, i, f), f fastest (coalesced). Backward: one thread per input (b, t, f) gathers the windows
 //   holding t (i from floor(t Lout / len), while start(i) <= t), so nothing is accumulated with
 //   atomics and every dx element, padding included, is written once.
-// max_pool_time: one thread per (b, d) walks t (coalesced across d); the first maximum wins, a NaN
-//   wins over everything (as the CPU reference, so a NaN shows in the output). Backward: one
-//   thread per dx element.
+// max_pool_time: 32 channels x 16 time slices per block, merged in shared memory; the first maximum
+//   wins, a NaN wins over everything (the first NaN, as the CPU reference, so a NaN shows in the
+//   output). Backward: one thread per dx element.
 // softmax_fusion: p = softmax(w) over the M modalities, recomputed by each thread (M is a few);
 //   backward fuses dx = p[m] dout with the dot products g[m] = sum dout x[m] (partials per block,
 //   then one block forms dw = p (g - sum_k p_k g_k)).
@@ -83,26 +83,50 @@ extern "C" __global__ void length_pool_bwd_f32(float* CM_RESTRICT dx, const floa
     }
 }
 
-extern "C" __global__ void max_pool_time_fwd_f32(float* CM_RESTRICT out, int* CM_RESTRICT argmax,
-                                                 const float* CM_RESTRICT x, int B, int L, int D) {
-    i64 total = (i64)B * D;
-    for (i64 idx = global_thread(); idx < total; idx += grid_threads()) {
-        i64 bq;
-        int d;
-        divmod(idx, D, bq, d);
-        int b = (int)bq;
+// Is candidate (v, at) the pooled value over (best, bat)? A NaN beats every number and the earlier
+// NaN beats a later one; among numbers the larger wins and, on a tie, the earlier time.
+__device__ __forceinline__ bool max_pool_takes(float v, int at, float best, int bat) {
+    bool vn = isnan(v), bn = isnan(best);
+    if (vn || bn) return vn && (!bn || at < bat);
+    return v > best || (v == best && at < bat);
+}
+
+// Block (MP_COLS channels, MP_SLICES time slices), grid (channel tiles, B): thread (c, s) scans
+// t = s, s + MP_SLICES, ... of its channel (coalesced across c), then the slices are merged in
+// shared memory. (One thread per (b, d) walking all of t used 1/16 of the SMs at batch 8.)
+#define MP_COLS 32
+#define MP_SLICES 16
+extern "C" __global__ void __launch_bounds__(MP_COLS * MP_SLICES)
+max_pool_time_fwd_f32(float* CM_RESTRICT out, int* CM_RESTRICT argmax, const float* CM_RESTRICT x, int B, int L, int D) {
+    __shared__ float sbest[MP_SLICES][MP_COLS];
+    __shared__ int sat[MP_SLICES][MP_COLS];
+    const int c = threadIdx.x, sl = threadIdx.y, d = blockIdx.x * MP_COLS + c, b = blockIdx.y;
+    float best = CM_NAN;
+    int at = -1;
+    if (d < D) {
         const float* src = x + (i64)b * L * D + d;
-        float best = src[0];
-        int at = 0;
-        for (int t = 1; t < L && !isnan(best); t++) {
+        for (int t = sl; t < L; t += MP_SLICES) {
             float v = src[(i64)t * D];
-            if (v > best || isnan(v)) {
+            if (at < 0 || max_pool_takes(v, t, best, at)) {
                 best = v;
                 at = t;
             }
+            if (isnan(best)) break;   // nothing later in this slice can win
         }
-        out[idx] = best;
-        argmax[idx] = at;
+    }
+    sbest[sl][c] = best;
+    sat[sl][c] = at;
+    __syncthreads();
+    if (sl == 0 && d < D) {
+        for (int k = 1; k < MP_SLICES; k++) {
+            int ak = sat[k][c];
+            if (ak >= 0 && (at < 0 || max_pool_takes(sbest[k][c], ak, best, at))) {
+                best = sbest[k][c];
+                at = ak;
+            }
+        }
+        out[(i64)b * D + d] = best;
+        argmax[(i64)b * D + d] = at;
     }
 }
 

@@ -46,12 +46,14 @@ class PoolingGpuTest {
     @Test
     void maxPoolTimeForwardAndBackward() {
         Random rnd = random("maxPoolTime");
-        int[][] shapes = {{1, 1, 1}, {2, 7, 5}, {8, 50, 128}, {3, 1000, 33}};
+        int[][] shapes = {{1, 1, 1}, {2, 7, 5}, {8, 50, 128}, {3, 1000, 33}, {2, 4099, 40}};
         for (int[] s : shapes) {
             int b = s[0], l = s[1], d = s[2];
             double[] xv = gaussian(rnd, b * l * d);
             for (int i = 0; i < xv.length; i += 7) xv[i] = Math.round(xv[i]);  // ties: the first maximum wins
             if (xv.length > 20) xv[13] = Double.NaN;                           // a NaN wins
+            if (l > 40) xv[13 + 37 * d] = Double.NaN;                          // a later NaN of the same channel loses
+            if (l > 40) xv[(l - 1) * d + 3] = Double.NaN;                      // a NaN at the last step
             String what = "maxPoolTime " + Arrays.toString(s);
             try (Pair x = pair(xv, b, l, d); Pair out = poisoned(b, d); Pair arg = poisoned(DType.I32, b, d);
                  Pair dout = gaussianPair(rnd, b, d); Pair dx = poisoned(b, l, d)) {

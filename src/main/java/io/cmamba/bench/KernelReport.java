@@ -60,7 +60,9 @@ public final class KernelReport {
         List<String> out = new ArrayList<>();
         out.add("ceilings: " + c.describe());
         out.add("roofline = floor / time, floor = max(bytes / copy bandwidth, FMAs / FP32 rate, exps / exp rate); "
-                + "work = what the mathematics needs (kernels/KernelWork), not recomputation");
+                + "work = what the mathematics needs (io.cmamba.cuda.KernelWork), not recomputation");
+        out.add("each time runs from an event before the launch to one after it: where the host launches more slowly than "
+                + "the GPU runs (small sizes), it includes the wait for the launch");
         String key = null;
         double restMs = 0;
         int rest = 0;

@@ -29,7 +29,9 @@ final class CudaPooling {
     static void maxPoolTimeForward(CudaBackend b, Tensor out, Tensor argmax, Tensor x) {
         if (x.dim(1) == 0) throw new IllegalArgumentException("maxPoolTime: x " + x.shape() + " has no time steps");
         if (out.size() == 0) return;
-        b.launch(b.kernel(FILE, "max_pool_time_fwd_f32"), grid(b, out.size()), Dim3.of(THREADS), 0,
+        if (x.dim(0) > 65535) throw new IllegalArgumentException("maxPoolTime: batch " + x.dim(0) + " exceeds 65535");
+        // 32 channels x 16 time slices per block (kernels/pooling.cu)
+        b.launch(b.kernel(FILE, "max_pool_time_fwd_f32"), Dim3.of((x.dim(2) + 31) / 32, x.dim(0), 1), Dim3.of(32, 16, 1), 0,
                 out, argmax, x, x.dim(0), x.dim(1), x.dim(2));
     }
 
