@@ -83,6 +83,45 @@ class ModelGpuTest {
         compare(config(ModelConfig.Fusion.INDEPENDENT, ModelConfig.Architecture.COUPLED_MAMBA), null);
     }
 
+    /** Inference frees layer by layer on the device: same output as forward, a lower allocator peak. */
+    @Test
+    void predictEqualsForwardWithALowerPeak() {
+        for (ModelConfig.Architecture arch : ModelConfig.Architecture.values()) {
+            ModelConfig c = new ModelConfig(new int[]{24, 12, 8}, new int[]{256, 256, 256}, 256, 64, 2, 16, 0, 4, 3,
+                    ModelConfig.Mode.SELECTIVE, ModelConfig.Fusion.COUPLED, arch, 4, ModelConfig.Norm.LAYER,
+                    ModelConfig.Task.REGRESSION, 0, 64);
+            CudaBackend be = gpu();
+            try (FusionModel g = Models.create(c, be, 11)) {
+                int nb = 8;
+                Tensor[] f = new Tensor[3], l = new Tensor[3];
+                for (int m = 0; m < 3; m++) {
+                    f[m] = randn(rnd, 1, 0, nb, c.inputLengths()[m], c.featureSizes()[m]).gpu();
+                    int[] lens = new int[nb];
+                    java.util.Arrays.fill(lens, c.inputLengths()[m]);
+                    l[m] = ints(lens, nb).gpu();
+                }
+                ModelInput in = new ModelInput(f, l);
+                be.synchronize();
+                be.allocator().resetPeak();
+                double[] viaForward;
+                try (FusionModel.Forward fw = g.forward(in)) {
+                    viaForward = fw.output().toDoubles();
+                }
+                long forwardPeak = be.allocator().stats().peakInUseBytes();
+                be.allocator().resetPeak();
+                double[] viaPredict;
+                try (Tensor p = g.predict(in)) {
+                    viaPredict = p.toDoubles();
+                }
+                long predictPeak = be.allocator().stats().peakInUseBytes();
+                org.junit.jupiter.api.Assertions.assertArrayEquals(viaForward, viaPredict, arch + ": predict and forward differ");
+                org.junit.jupiter.api.Assertions.assertTrue(predictPeak < 0.7 * forwardPeak,
+                        arch + ": predict's peak " + predictPeak + " B is not well below forward's " + forwardPeak + " B");
+                System.out.println(arch + ": peak in use, forward " + forwardPeak / 1048576.0 + " MiB, predict " + predictPeak / 1048576.0 + " MiB");
+            }
+        }
+    }
+
     @Test
     void crossAttentionAgreesWithTheCpu() {
         compare(config(ModelConfig.Fusion.COUPLED, ModelConfig.Architecture.CROSS_ATTENTION), AttentionKind.PLAIN);

@@ -27,7 +27,8 @@ import java.util.Random;
 /**
  * The paper's Figures 3 and 4 on this machine: peak device memory and speed against sequence length
  * for Coupled Mamba and cross-attention fusion (materialised scores, and flash), at equal width,
- * layers and head. Per length: the median of the repeats (after a warm-up) of one inference pass and
+ * layers and head. Per length: the median of the repeats (after a warm-up) of one inference pass
+ * ({@link FusionModel#predict}: activations freed layer by layer, as PyTorch under no_grad) and
  * of one training step (forward, L1 loss against a random target, backward; no optimizer), each timed
  * by CUDA events on the backend's stream (the host clock around a synchronised region on the CPU), and
  * the allocator's peak bytes during the timed runs (GPU only). A size that runs out of memory is
@@ -127,12 +128,12 @@ public final class FusionBenchmark {
 
     private static Row measure(Backend be, Settings s, String model, int length, List<KernelReport.Row> kernels, PrintStream log) {
         try (Fixture f = Fixture.open(be, config(s, model, length), model, s.batch())) {
-            double[] infer = time(be, 1, s.repeats(), () -> f.model.forward(f.in).close());
+            double[] infer = time(be, 1, s.repeats(), () -> f.model.predict(f.in).close());
             double[] train = time(be, 1, s.repeats(), f::trainStep);
             if (kernels != null && be instanceof CudaBackend gpu) {
                 // a separate run: the events around each launch must not enter the timings above
                 for (String pass : new String[]{"inference", "training"}) {
-                    KernelProfile p = profile(gpu, pass.equals("inference") ? () -> f.model.forward(f.in).close() : f::trainStep);
+                    KernelProfile p = profile(gpu, pass.equals("inference") ? () -> f.model.predict(f.in).close() : f::trainStep);
                     kernels.addAll(KernelReport.rows(model, length, s.batch(), pass, p));
                     if (log != null) log.println("    " + pass + " kernels: " + topKernels(p, 3));
                 }

@@ -64,8 +64,8 @@ final class PredictCommand implements Callable<Integer> {
             for (int start = 0; start < x.batch(); start += batchSize) {
                 int n = Math.min(batchSize, x.batch() - start);
                 ModelInput input = slice(be, c, x, start, n);
-                try (FusionModel.Forward f = model.forward(input)) {
-                    System.arraycopy(f.output().toFloats(), 0, output, start * k, n * k);
+                try (Tensor o = model.predict(input)) {
+                    System.arraycopy(o.toFloats(), 0, output, start * k, n * k);
                 } finally {
                     for (Tensor t : input.features()) t.close();
                     for (Tensor t : input.lengths()) t.close();

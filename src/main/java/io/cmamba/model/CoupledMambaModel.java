@@ -116,6 +116,16 @@ public final class CoupledMambaModel implements FusionModel {
         void closeMiddle() {
             for (int i = layer.length - 1; i >= 0; i--) if (layer[i] != null) layer[i].close();
         }
+
+        /** Inference: frees what layer {@code i} read (layer i - 1, or the input stages for i = 0). */
+        void freeBefore(int i) {
+            if (i > 0) {
+                layer[i - 1].close();
+                layer[i - 1] = null;
+            } else {
+                closeInputs();
+            }
+        }
     }
 
     @Override
@@ -133,6 +143,26 @@ public final class CoupledMambaModel implements FusionModel {
         } catch (RuntimeException e) {
             p.close();
             throw e;
+        }
+    }
+
+    /** Each layer keeps only its outputs, and the previous layer (or the input stages) is freed once it has run. */
+    @Override
+    public Tensor predict(ModelInput input) {
+        Models.checkInput(config, backend, dtype, input);
+        Pass p = new Pass();
+        try {
+            List<Tensor> r = p.runInputs(inputs, input);
+            for (int i = 0; i < layers.length; i++) {
+                p.layer[i] = layers[i].forward(r);
+                p.layer[i].keepOnlyOutputs();
+                p.freeBefore(i);
+                r = p.layer[i].outputs();
+            }
+            p.head = head.forward(r);
+            return Models.copyOf(backend, p.head.output());
+        } finally {
+            p.close();
         }
     }
 

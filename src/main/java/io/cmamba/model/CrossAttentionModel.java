@@ -162,6 +162,44 @@ public final class CrossAttentionModel implements FusionModel {
         }
     }
 
+    /**
+     * Each block keeps only its output, and the previous layer's blocks and contexts (or the input
+     * stages) are freed once the layer has run.
+     */
+    @Override
+    public Tensor predict(ModelInput input) {
+        Models.checkInput(config, backend, dtype, input);
+        Pass p = new Pass();
+        try {
+            List<Tensor> r = p.runInputs(inputs, input);
+            for (int i = 0; i < blocks.length; i++) {
+                Work layerContexts = new Work();
+                p.block[i] = new CrossAttentionBlock.Forward[inputs.length];
+                List<Tensor> next = new ArrayList<>();
+                try {
+                    for (int m = 0; m < inputs.length; m++) {
+                        p.block[i][m] = blocks[i][m].forward(r.get(m), context(r, m, layerContexts), kind);
+                        p.block[i][m].keepOnlyOutput();
+                        next.add(p.block[i][m].output());
+                    }
+                } finally {
+                    layerContexts.close();
+                }
+                if (i > 0) {
+                    for (CrossAttentionBlock.Forward f : p.block[i - 1]) f.close();
+                    p.block[i - 1] = null;
+                } else {
+                    p.closeInputs();
+                }
+                r = next;
+            }
+            p.head = head.forward(r);
+            return Models.copyOf(backend, p.head.output());
+        } finally {
+            p.close();
+        }
+    }
+
     @Override
     public void backward(Forward forward, Tensor dOutput, GradientReady ready) {
         if (!(forward instanceof Pass p) || p.closed)

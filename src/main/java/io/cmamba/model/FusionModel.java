@@ -23,6 +23,18 @@ public interface FusionModel extends AutoCloseable {
     /** Output [B, outputs]; the returned object also holds the activations the backward needs. */
     Forward forward(ModelInput input);
 
+    /**
+     * Inference: the output [B, outputs] alone, a new tensor the caller closes. The models free each
+     * layer's activations as soon as the next layer has run (no backward is possible), so the peak is
+     * about one layer's working set instead of every layer's saved activations. Equal to
+     * {@code forward(input).output()}.
+     */
+    default Tensor predict(ModelInput input) {
+        try (Forward f = forward(input)) {
+            return Models.copyOf(backend(), f.output());
+        }
+    }
+
     /** Writes (overwrites) the gradient of every parameter from dOutput [B, outputs]. */
     default void backward(Forward forward, Tensor dOutput) {
         backward(forward, dOutput, GradientReady.NONE);

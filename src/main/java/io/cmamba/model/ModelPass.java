@@ -31,6 +31,14 @@ abstract class ModelPass implements FusionModel.Forward {
         return r;
     }
 
+    /** Frees the input stages' activations (inference, once the first layer has run). */
+    void closeInputs() {
+        for (int m = 0; m < in.length; m++) {
+            if (in[m] != null) in[m].close();
+            in[m] = null;
+        }
+    }
+
     /** Frees the activations between the input stages and the head, the last stage first. */
     abstract void closeMiddle();
 
@@ -46,6 +54,6 @@ abstract class ModelPass implements FusionModel.Forward {
         closed = true;
         if (head != null) head.close();
         closeMiddle();
-        for (InputStage.Saved s : in) if (s != null) s.close();
+        closeInputs();
     }
 }

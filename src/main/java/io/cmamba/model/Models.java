@@ -71,6 +71,18 @@ public final class Models {
                     + (dOutput == null ? "none" : dOutput.shape()));
     }
 
+    /** A new tensor on {@code be} with {@code t}'s shape, type and values. */
+    static Tensor copyOf(Backend be, Tensor t) {
+        Tensor out = be.empty(t.dtype(), t.shape().dims());
+        try {
+            be.copy(out, t);
+            return out;
+        } catch (RuntimeException e) {
+            out.close();
+            throw e;
+        }
+    }
+
     static void closeAll(List<Tensor> ts) {
         for (Tensor t : ts) t.close();
     }

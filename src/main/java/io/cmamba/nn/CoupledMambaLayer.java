@@ -138,10 +138,17 @@ public final class CoupledMambaLayer {
         private Tensor delta, kernel, y, gate;
         private Saved[] scan;                          // one (coupled) or M (uncoupled)
         private final List<Tensor> outputs = new ArrayList<>();
+        private boolean outputsOnly;
 
         /** r^m after the layer, [B, L, dModel] per modality; owned by this object. */
         public List<Tensor> outputs() {
             return Collections.unmodifiableList(outputs);
+        }
+
+        /** Frees every saved activation but the outputs (inference: no backward can follow). */
+        public void keepOnlyOutputs() {
+            outputsOnly = true;
+            work.closeExcept(outputs);
         }
 
         @Override
@@ -285,6 +292,8 @@ public final class CoupledMambaLayer {
      * @return dL/dr^m before the layer (new tensors; the caller closes them)
      */
     public List<Tensor> backward(Forward f, List<Tensor> dOutputs) {
+        if (f.outputsOnly)
+            throw new IllegalStateException("CoupledMambaLayer " + name + ": backward of a pass that kept only its outputs (inference)");
         if (dOutputs.size() != branches.length)
             throw new IllegalArgumentException("CoupledMambaLayer " + name + ": expected " + branches.length + " output gradients, got " + dOutputs.size());
         for (int m = 0; m < dOutputs.size(); m++)

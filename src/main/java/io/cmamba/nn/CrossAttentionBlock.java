@@ -7,6 +7,8 @@ import io.cmamba.tensor.DType;
 import io.cmamba.tensor.Saved;
 import io.cmamba.tensor.Tensor;
 
+import java.util.List;
+
 /**
  * The baseline's block for one target modality (MODEL.md, "The baseline the paper compares against"):
  * queries from the target x [B, L, d], keys and values from the context c [B, Lc, d] (the other
@@ -55,9 +57,17 @@ public final class CrossAttentionBlock {
         private Norm.Saved nq, nkv, nff;
         private Saved attention;
 
+        private boolean outputOnly;
+
         /** [B, L, d], owned by this object. */
         public Tensor output() {
             return output;
+        }
+
+        /** Frees every saved activation but the output (inference: no backward can follow). */
+        public void keepOnlyOutput() {
+            outputOnly = true;
+            work.closeExcept(List.of(output));
         }
 
         @Override
@@ -115,6 +125,8 @@ public final class CrossAttentionBlock {
 
     /** Overwrites the block's parameter gradients from dOut [B, L, d]. */
     public Gradients backward(Forward f, Tensor dOut) {
+        if (f.outputOnly)
+            throw new IllegalStateException("CrossAttentionBlock " + name + ": backward of a pass that kept only its output (inference)");
         if (!dOut.shape().equals(f.output.shape()))
             throw new IllegalArgumentException("CrossAttentionBlock " + name + ": expected dOut " + f.output.shape() + ", got " + dOut.shape());
         Backend be = dOut.backend();

@@ -24,6 +24,26 @@ public final class Work implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Closes every kept object but those in {@code survivors} (compared by identity), which stay kept:
+     * an inference pass drops a layer's saved activations and keeps its outputs.
+     */
+    public void closeExcept(List<?> survivors) {
+        List<AutoCloseable> kept = new ArrayList<>(), drop = new ArrayList<>();
+        for (AutoCloseable c : owned) {
+            boolean survives = false;
+            for (Object s : survivors) survives |= s == c;
+            (survives ? kept : drop).add(c);
+        }
+        owned.clear();
+        owned.addAll(drop);
+        try {
+            close();
+        } finally {
+            owned.addAll(kept);
+        }
+    }
+
     /** Forgets the kept objects without closing them (their ownership has passed on). */
     public void release() {
         owned.clear();

@@ -7,6 +7,7 @@ import io.cmamba.model.FusionModel;
 import io.cmamba.model.ModelConfig;
 import io.cmamba.model.ModelInput;
 import io.cmamba.tensor.DType;
+import io.cmamba.tensor.Tensor;
 
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -60,8 +61,8 @@ public final class Evaluator {
             if (missingRate > 0) batch = MissingModality.apply(batch, idx, missingRate, seed);
             ModelInput in = Batches.upload(model.backend(), dtype, batch);
             double[] out;
-            try (FusionModel.Forward f = model.forward(in)) {
-                out = f.output().toDoubles();
+            try (Tensor o = model.predict(in)) {
+                out = o.toDoubles();
             } finally {
                 Batches.close(in);
             }

@@ -117,6 +117,46 @@ class ModelForwardTest {
         }
     }
 
+    /** Inference frees each layer as the next one runs; it must compute exactly what forward computes. */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("coupledConfigs")
+    void predictEqualsForward(ModelConfig.Mode mode, ModelConfig.Fusion fusion) {
+        Random rnd = random("ModelForwardTest predict " + mode + " " + fusion);
+        ModelConfig c = ModelGradientTest.tiny(mode, fusion, ModelConfig.Architecture.COUPLED_MAMBA, ModelConfig.Norm.LAYER,
+                ModelConfig.Task.REGRESSION, 3);
+        try (FusionModel model = Models.create(c, CPU, rnd.nextLong(), DType.F64)) {
+            NnTesting.randomise(model.parameters(), rnd);
+            Batch x = batch(c, rnd, DType.F64);
+            try (FusionModel.Forward f = model.forward(x.input()); Tensor p = model.predict(x.input())) {
+                assertArrayEquals(f.output().shape().dims(), p.shape().dims());
+                assertArrayEquals(f.output().toDoubles(), p.toDoubles(), c.toString());
+            }
+            // the model is unchanged: a training pass still works after an inference
+            try (FusionModel.Forward f = model.forward(x.input()); Tensor d = CPU.fromDoubles(DType.F64, new double[BATCH * c.outputs()],
+                    BATCH, c.outputs())) {
+                model.backward(f, d);
+            }
+        }
+    }
+
+    @Test
+    void crossAttentionPredictEqualsForward() {
+        assumeCpuAttention();
+        Random rnd = random("ModelForwardTest cross-attention predict");
+        ModelConfig c = ModelGradientTest.tiny(ModelConfig.Mode.SELECTIVE, ModelConfig.Fusion.COUPLED,
+                ModelConfig.Architecture.CROSS_ATTENTION, ModelConfig.Norm.LAYER, ModelConfig.Task.CLASSIFICATION, 3);
+        long seed = rnd.nextLong();
+        Batch x = batch(c, rnd, DType.F64);
+        for (AttentionKind kind : AttentionKind.values()) {
+            try (FusionModel model = Models.create(c, CPU, seed, DType.F64, kind)) {
+                NnTesting.randomise(model.parameters(), new Random(seed));
+                try (FusionModel.Forward f = model.forward(x.input()); Tensor p = model.predict(x.input())) {
+                    assertArrayEquals(f.output().toDoubles(), p.toDoubles(), kind.toString());
+                }
+            }
+        }
+    }
+
     /** Float32 parameters and inputs against the float64 reference on the same (rounded) values. */
     @Test
     void float32ModelMatchesFloat64Reference() {

@@ -56,6 +56,25 @@ class CoupledMambaLayerTest {
         }
     }
 
+    /** Keeping only the outputs leaves them intact, and a backward of that pass is refused. */
+    @Test
+    void outputsOnlyPassKeepsOutputsAndRefusesBackward() {
+        Random rnd = random("CoupledMambaLayerTest.outputsOnly");
+        MambaSettings s = settings(true, false, false);
+        List<Parameter> ps = new ArrayList<>();
+        CoupledMambaLayer layer = new CoupledMambaLayer(init(rnd.nextLong(), ps), "layers.0", M, s);
+        NnTesting.randomise(ps, rnd);
+        double[][] r = randomInputs(rnd, M);
+        double[][] ref = NnReference.coupledLayer(values(ps), "layers.0", r, NB, L, s);
+        try (CoupledMambaLayer.Forward f = layer.forward(tensors(r))) {
+            f.keepOnlyOutputs();
+            for (int m = 0; m < M; m++) assertClose(f.outputs().get(m).toDoubles(), ref[m], F64_TOL, "modality " + m);
+            List<Tensor> d = tensors(randomInputs(rnd, M));
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> layer.backward(f, d));
+            assertTrue(e.getMessage().contains("kept only its outputs"), e.getMessage());
+        }
+    }
+
     /** The reference's coupling is not idle: the same parameters give other outputs uncoupled. */
     @Test
     void couplingChangesEveryModalitysOutput() {
