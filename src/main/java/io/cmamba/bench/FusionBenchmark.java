@@ -128,15 +128,12 @@ public final class FusionBenchmark {
 
     private static Row measure(Backend be, Settings s, String model, int length, List<KernelReport.Row> kernels, PrintStream log) {
         try (Fixture f = Fixture.open(be, config(s, model, length), model, s.batch())) {
-            double[] infer = time(be, 1, s.repeats(), () -> f.model.predict(f.in).close());
+            double[] infer = time(be, 1, s.repeats(), f::infer);
             double[] train = time(be, 1, s.repeats(), f::trainStep);
             if (kernels != null && be instanceof CudaBackend gpu) {
                 // a separate run: the events around each launch must not enter the timings above
-                for (String pass : new String[]{"inference", "training"}) {
-                    KernelProfile p = profile(gpu, pass.equals("inference") ? () -> f.model.predict(f.in).close() : f::trainStep);
-                    kernels.addAll(KernelReport.rows(model, length, s.batch(), pass, p));
-                    if (log != null) log.println("    " + pass + " kernels: " + topKernels(p, 3));
-                }
+                profileInto(kernels, gpu, model, length, s.batch(), "inference", f::infer, log);
+                profileInto(kernels, gpu, model, length, s.batch(), "training", f::trainStep, log);
             }
             return new Row(model, length, s.batch(), infer[0], train[0], infer[1], train[1], false, "");
         } catch (RuntimeException | OutOfMemoryError e) {
@@ -146,12 +143,16 @@ public final class FusionBenchmark {
         }
     }
 
-    /** Runs {@code body} once under the kernel profiler. */
-    static KernelProfile profile(CudaBackend gpu, Runnable body) {
-        try (KernelProfiler p = gpu.profile()) {
+    /** Runs {@code body} once under the kernel profiler and adds its kernels to {@code kernels}. */
+    private static void profileInto(List<KernelReport.Row> kernels, CudaBackend gpu, String model, int length, int batch, String pass,
+                                    Runnable body, PrintStream log) {
+        KernelProfile p;
+        try (KernelProfiler prof = gpu.profile()) {
             body.run();
-            return p.finish();
+            p = prof.finish();
         }
+        kernels.addAll(KernelReport.rows(model, length, batch, pass, p));
+        if (log != null) log.println("    " + pass + " kernels: " + topKernels(p, 3));
     }
 
     /** "coupled_scan_fwd 41%, cublasSgemm 30%, ..." of the {@code n} longest kernels. */
@@ -199,6 +200,11 @@ public final class FusionBenchmark {
 
         void trainStep() {
             FusionBenchmark.trainStep(be, model, in, target, loss, dOut);
+        }
+
+        /** One inference pass, its output freed. */
+        void infer() {
+            model.predict(in).close();
         }
 
         @Override

@@ -90,9 +90,9 @@ public final class ScanBenchmark {
             if (spec == null) throw new IllegalStateException("the driver does not report the SM clock of " + dev.name()
                     + "; the floor's exponential and FP32 rates need it");
             // the floor: measured copy bandwidth, exponential and FP32 rates from the clock
-            Ceilings c = new Ceilings(Ceilings.copyBandwidth(gpu, 1 << 28), spec.fmasPerSecond(), spec.expsPerSecond(),
-                    "copy measured, rates from the clock");
             Ceilings probed = Ceilings.measure(gpu);
+            Ceilings c = new Ceilings(probed.bytesPerSecond(), spec.fmasPerSecond(), spec.expsPerSecond(),
+                    "copy measured, rates from the clock");
             System.out.printf(Locale.ROOT, "device %s: %d SMs, clock %.2f GHz; copy bandwidth %.2f TB/s (measured); "
                             + "exp rate %.2f T/s, FP32 rate %.1f T FMA/s (from the clock; probes measured %.2f and %.1f)%n",
                     dev.name(), dev.smCount(), dev.clockKHz() / 1e6, c.bytesPerSecond() / 1e12, c.expsPerSecond() / 1e12,

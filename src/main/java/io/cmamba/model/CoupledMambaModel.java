@@ -113,29 +113,42 @@ public final class CoupledMambaModel implements FusionModel {
         }
 
         @Override
-        void closeMiddle() {
-            for (int i = layer.length - 1; i >= 0; i--) if (layer[i] != null) layer[i].close();
+        void closeLayer(int i) {
+            if (layer[i] != null) layer[i].close();
+            layer[i] = null;
         }
 
-        /** Inference: frees what layer {@code i} read (layer i - 1, or the input stages for i = 0). */
-        void freeBefore(int i) {
-            if (i > 0) {
-                layer[i - 1].close();
-                layer[i - 1] = null;
-            } else {
-                closeInputs();
-            }
+        @Override
+        void closeMiddle() {
+            for (int i = layer.length - 1; i >= 0; i--) closeLayer(i);
         }
     }
 
     @Override
     public Forward forward(ModelInput input) {
+        return run(input, false);
+    }
+
+    /** Each layer keeps only its outputs, and the previous layer (or the input stages) is freed once it has run. */
+    @Override
+    public Tensor predict(ModelInput input) {
+        try (Pass p = run(input, true)) {
+            return Models.copyOf(backend, p.output());
+        }
+    }
+
+    /** The forward pass; for {@code inference}, freeing each layer's activations as the next one runs. */
+    private Pass run(ModelInput input, boolean inference) {
         Models.checkInput(config, backend, dtype, input);
         Pass p = new Pass();
         try {
             List<Tensor> r = p.runInputs(inputs, input);
             for (int i = 0; i < layers.length; i++) {
                 p.layer[i] = layers[i].forward(r);
+                if (inference) {
+                    p.layer[i].keepOnlyOutputs();
+                    p.freeBefore(i);
+                }
                 r = p.layer[i].outputs();
             }
             p.head = head.forward(r);
@@ -143,26 +156,6 @@ public final class CoupledMambaModel implements FusionModel {
         } catch (RuntimeException e) {
             p.close();
             throw e;
-        }
-    }
-
-    /** Each layer keeps only its outputs, and the previous layer (or the input stages) is freed once it has run. */
-    @Override
-    public Tensor predict(ModelInput input) {
-        Models.checkInput(config, backend, dtype, input);
-        Pass p = new Pass();
-        try {
-            List<Tensor> r = p.runInputs(inputs, input);
-            for (int i = 0; i < layers.length; i++) {
-                p.layer[i] = layers[i].forward(r);
-                p.layer[i].keepOnlyOutputs();
-                p.freeBefore(i);
-                r = p.layer[i].outputs();
-            }
-            p.head = head.forward(r);
-            return Models.copyOf(backend, p.head.output());
-        } finally {
-            p.close();
         }
     }
 

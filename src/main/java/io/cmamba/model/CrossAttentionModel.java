@@ -118,9 +118,14 @@ public final class CrossAttentionModel implements FusionModel {
         }
 
         @Override
+        void closeLayer(int i) {
+            if (block[i] != null) for (CrossAttentionBlock.Forward f : block[i]) if (f != null) f.close();
+            block[i] = null;
+        }
+
+        @Override
         void closeMiddle() {
-            for (int i = block.length - 1; i >= 0; i--)
-                if (block[i] != null) for (CrossAttentionBlock.Forward f : block[i]) if (f != null) f.close();
+            for (int i = block.length - 1; i >= 0; i--) closeLayer(i);
             contexts.close();
         }
     }
@@ -141,6 +146,22 @@ public final class CrossAttentionModel implements FusionModel {
 
     @Override
     public Forward forward(ModelInput input) {
+        return run(input, false);
+    }
+
+    /**
+     * Each block keeps only its output, and the previous layer's blocks and contexts (or the input
+     * stages) are freed once the layer has run.
+     */
+    @Override
+    public Tensor predict(ModelInput input) {
+        try (Pass p = run(input, true)) {
+            return Models.copyOf(backend, p.output());
+        }
+    }
+
+    /** The forward pass; for {@code inference}, freeing each layer's activations as the next one runs. */
+    private Pass run(ModelInput input, boolean inference) {
         Models.checkInput(config, backend, dtype, input);
         Pass p = new Pass();
         try {
@@ -150,7 +171,12 @@ public final class CrossAttentionModel implements FusionModel {
                 List<Tensor> next = new ArrayList<>();
                 for (int m = 0; m < inputs.length; m++) {
                     p.block[i][m] = blocks[i][m].forward(r.get(m), context(r, m, p.contexts), kind);
+                    if (inference) p.block[i][m].keepOnlyOutput();
                     next.add(p.block[i][m].output());
+                }
+                if (inference) {
+                    p.contexts.close();   // this layer's contexts; the Work is empty again for the next
+                    p.freeBefore(i);
                 }
                 r = next;
             }
@@ -159,44 +185,6 @@ public final class CrossAttentionModel implements FusionModel {
         } catch (RuntimeException e) {
             p.close();
             throw e;
-        }
-    }
-
-    /**
-     * Each block keeps only its output, and the previous layer's blocks and contexts (or the input
-     * stages) are freed once the layer has run.
-     */
-    @Override
-    public Tensor predict(ModelInput input) {
-        Models.checkInput(config, backend, dtype, input);
-        Pass p = new Pass();
-        try {
-            List<Tensor> r = p.runInputs(inputs, input);
-            for (int i = 0; i < blocks.length; i++) {
-                Work layerContexts = new Work();
-                p.block[i] = new CrossAttentionBlock.Forward[inputs.length];
-                List<Tensor> next = new ArrayList<>();
-                try {
-                    for (int m = 0; m < inputs.length; m++) {
-                        p.block[i][m] = blocks[i][m].forward(r.get(m), context(r, m, layerContexts), kind);
-                        p.block[i][m].keepOnlyOutput();
-                        next.add(p.block[i][m].output());
-                    }
-                } finally {
-                    layerContexts.close();
-                }
-                if (i > 0) {
-                    for (CrossAttentionBlock.Forward f : p.block[i - 1]) f.close();
-                    p.block[i - 1] = null;
-                } else {
-                    p.closeInputs();
-                }
-                r = next;
-            }
-            p.head = head.forward(r);
-            return Models.copyOf(backend, p.head.output());
-        } finally {
-            p.close();
         }
     }
 

@@ -39,6 +39,15 @@ abstract class ModelPass implements FusionModel.Forward {
         }
     }
 
+    /** Frees layer {@code i}'s activations (its outputs included). */
+    abstract void closeLayer(int i);
+
+    /** Inference: frees what layer {@code i} read (layer i - 1, or the input stages for i = 0). */
+    void freeBefore(int i) {
+        if (i > 0) closeLayer(i - 1);
+        else closeInputs();
+    }
+
     /** Frees the activations between the input stages and the head, the last stage first. */
     abstract void closeMiddle();
 
