@@ -1,5 +1,7 @@
 // Depthwise causal convolution along time, x and out [B, L, D], w [D, K], bias [D]:
-//   out[b, t, d] = bias[d] + sum_j w[d, j] x[b, t - K + 1 + j, d]   (zero before t = 0)
+//   out[b, t, d] = bias[d] + sum_j w[d, j] x[b, t - K + 1 + j, d]
+// where steps before t = 0 are zero, or, when streaming a sequence in pieces, read from history
+// [B, K - 1, D]: the previous piece's last K - 1 steps (history[b, K - 1 + s, d] is step s < 0).
 // One thread per output element with d fastest, so a warp reads 32 consecutive channels of one
 // step (coalesced); the K taps re-read neighbouring steps, which L1/L2 serve (K is 4). Taps are
 // added in j order after the bias, as the CPU reference does.
@@ -10,8 +12,8 @@
 #include "common.cuh"
 
 extern "C" __global__ void conv1d_fwd_f32(float* CM_RESTRICT out, const float* CM_RESTRICT x,
-                                          const float* CM_RESTRICT w, const float* CM_RESTRICT bias, int B, int L,
-                                          int D, int K) {
+                                          const float* CM_RESTRICT w, const float* CM_RESTRICT bias,
+                                          const float* CM_RESTRICT history, int B, int L, int D, int K) {
     i64 total = (i64)B * L * D;
     for (i64 i = global_thread(); i < total; i += grid_threads()) {
         i64 bt, b;
@@ -19,7 +21,10 @@ extern "C" __global__ void conv1d_fwd_f32(float* CM_RESTRICT out, const float* C
         divmod(i, D, bt, d);
         divmod(bt, L, b, t);
         float acc = bias[d];
+        // steps before t = 0 come from history [B, K-1, D] (streaming), or are zero without it
         int j0 = K - 1 - t > 0 ? K - 1 - t : 0;
+        if (history != nullptr)
+            for (int j = 0; j < j0; j++) acc += w[(i64)d * K + j] * history[(b * (K - 1) + t + j) * D + d];
         for (int j = j0; j < K; j++) acc += w[(i64)d * K + j] * x[i + (i64)(j - K + 1) * D];
         out[i] = acc;
     }

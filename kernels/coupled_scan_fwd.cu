@@ -18,7 +18,7 @@
 //   3. epilogue: the K partial y of a channel are summed from shared memory (no shuffles),
 //      gated and written as consecutive channels.
 // Every chunk_len steps the state entering the chunk is written to chunk_states for the backward,
-// which recomputes the states in between; no [B, L, D, N] tensor exists. Past a sample's length
+// which recomputes the states in between (none for inference, n_saved = 0); no [B, L, D, N] tensor exists. Past a sample's length
 // the state is frozen and the output is 0.
 //
 // Shared memory (floats): 2*M*T*3*DT + 2*M*T*2*NP + 4*M*T*DT + round4(M*T) + M*T*K*S,
@@ -141,7 +141,7 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
         if (ch + 1 < nChunks) issue(ch + 1);
 
         // the state entering this chunk, for the backward
-        if (ch > 0 && t0 % p.chunk_len == 0 && dvalid)
+        if (p.n_saved > 0 && ch > 0 && t0 % p.chunk_len == 0 && dvalid)
             cs_store_states<NS>(p.chunk_states + (((long)b * p.n_saved + t0 / p.chunk_len - 1) * D + d) * N, s, k * NS, N, vecN);
 
         // 1. transform

@@ -8,7 +8,7 @@ import java.util.Random;
 
 import static io.cmamba.cuda.GpuTestSupport.*;
 
-/** Depthwise causal conv1d forward and backward against the CPU, including sequences shorter than the kernel. */
+/** Depthwise causal conv1d forward (with and without history) and backward against the CPU, including sequences shorter than the kernel. */
 @Tag("gpu")
 class Conv1dGpuTest {
     /** {B, L, D, K} */
@@ -32,6 +32,14 @@ class Conv1dGpuTest {
                 assertMatches(dx, TOL, what + " dx");
                 assertMatches(dw, SUM_TOL, what + " dw");
                 assertMatches(dbias, SUM_TOL, what + " dbias");
+            }
+            if (k == 1) continue;
+            // continuing a sequence: the steps before t = 0 from history [B, K - 1, D]
+            try (Pair x = gaussianPair(rnd, b, l, d); Pair w = gaussianPair(rnd, d, k); Pair bias = gaussianPair(rnd, d);
+                 Pair history = gaussianPair(rnd, b, k - 1, d); Pair out = poisoned(b, l, d)) {
+                CPU.causalConv1dForward(out.cpu(), x.cpu(), w.cpu(), bias.cpu(), history.cpu());
+                gpu().causalConv1dForward(out.gpu(), x.gpu(), w.gpu(), bias.gpu(), history.gpu());
+                assertMatches(out, TOL, what + " out with history");
             }
         }
     }

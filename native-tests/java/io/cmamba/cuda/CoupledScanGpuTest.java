@@ -161,6 +161,28 @@ class CoupledScanGpuTest {
         check(rnd, 5, 1, 16384, 2, 16, false, true);
     }
 
+    /**
+     * The inference forward (no chunk states: the kernel's n_saved is 0 over 70 steps, where the training
+     * forward writes 4 states) writes every output and the final state, equal to the training forward's.
+     */
+    @Test
+    void inferenceEqualsForwardWithoutChunkStates() {
+        Random rnd = random("inferenceEqualsForwardWithoutChunkStates");
+        for (int[] lengths : new int[][]{null, {70, 23}}) {
+            int m = 3, b = 2, l = 70, d = 9, n = 16;
+            ScanInputs w = inputs(rnd, m, b, l, d, n, lengths, true).gpu();
+            Tensor out = poisoned(m, b, l, d), fin = poisoned(b, d, n), out2 = poisoned(m, b, l, d), fin2 = poisoned(b, d, n);
+            try (Saved saved = gpu().coupledScanForward(w, out, fin)) {
+                gpu().coupledScanInference(w, out2, fin2);
+            }
+            assertClose(out2, out, 0, "inference vs forward, out");
+            assertClose(fin2, fin, 0, "inference vs forward, final state");
+            gpu().fill(out2, Double.NaN);
+            gpu().coupledScanInference(w, out2, null);
+            assertClose(out2, out, 0, "inference without a final state, out");
+        }
+    }
+
     /** Running the first and second halves with the state handed over equals one run of the whole. */
     @Test
     void twoHalvesEqualTheWhole() {

@@ -83,7 +83,7 @@ class ModelGpuTest {
         compare(config(ModelConfig.Fusion.INDEPENDENT, ModelConfig.Architecture.COUPLED_MAMBA), null);
     }
 
-    /** Inference frees layer by layer on the device: same output as forward, a lower allocator peak. */
+    /** Inference frees layer by layer on the device: the same output as forward, a lower allocator peak. */
     @Test
     void predictEqualsForwardWithALowerPeak() {
         for (ModelConfig.Architecture arch : ModelConfig.Architecture.values()) {
@@ -114,7 +114,9 @@ class ModelGpuTest {
                     viaPredict = p.toDoubles();
                 }
                 long predictPeak = be.allocator().stats().peakInUseBytes();
-                org.junit.jupiter.api.Assertions.assertArrayEquals(viaForward, viaPredict, arch + ": predict and forward differ");
+                // predict forms x, z, dt, B, C and the residual sum by other (equal) products: float32 rounding apart
+                double rel = io.cmamba.testing.GradCheck.relativeDifference(viaPredict, viaForward);
+                org.junit.jupiter.api.Assertions.assertTrue(rel <= 1e-5, arch + ": predict and forward differ by " + rel);
                 org.junit.jupiter.api.Assertions.assertTrue(predictPeak < 0.7 * forwardPeak,
                         arch + ": predict's peak " + predictPeak + " B is not well below forward's " + forwardPeak + " B");
                 System.out.println(arch + ": peak in use, forward " + forwardPeak / 1048576.0 + " MiB, predict " + predictPeak / 1048576.0 + " MiB");

@@ -261,10 +261,10 @@ public final class CpuBackend implements Backend {
     // ---------------------------------------------------------------- conv1d
 
     @Override
-    public void causalConv1dForward(Tensor out, Tensor x, Tensor w, Tensor bias) {
-        own(out, x, w, bias);
-        OpChecks.causalConv1d(out, x, w, bias);
-        CpuConv1d.forward(out, x, w, bias);
+    public void causalConv1dForward(Tensor out, Tensor x, Tensor w, Tensor bias, Tensor history) {
+        own(out, x, w, bias, history);
+        OpChecks.causalConv1d(out, x, w, bias, history);
+        CpuConv1d.forward(out, x, w, bias, history);
         round(out);
     }
 

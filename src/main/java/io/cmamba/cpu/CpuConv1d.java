@@ -18,19 +18,24 @@ final class CpuConv1d {
     /** Samples per partial sum of the weight and bias gradients. */
     private static final int SAMPLES = 8;
 
-    static void forward(Tensor out, Tensor x, Tensor w, Tensor bias) {
+    /** history [B, K - 1, D] holds the steps before t = 0 (streaming), or is null for zero padding. */
+    static void forward(Tensor out, Tensor x, Tensor w, Tensor bias, Tensor history) {
         int batch = x.dim(0), len = x.dim(1), d = x.dim(2), k = w.dim(1);
         double[] o = data(out), a = data(x), wv = data(w), bv = data(bias);
-        int oo = off(out), xo = off(x), wo = off(w), bo = off(bias);
+        double[] h = history != null ? data(history) : null;
+        int oo = off(out), xo = off(x), wo = off(w), bo = off(bias), ho = history != null ? off(history) : 0;
         Parallel.forEach(batch, (long) len * d * (k + 1), b -> {
             int sample = b * len * d;
             for (int t = 0; t < len; t++) {
                 int row = oo + sample + t * d;
                 for (int c = 0; c < d; c++) o[row + c] = bv[bo + c];
-                // tap j reads step t - K + 1 + j, absent (zero) before the sequence starts
-                for (int j = Math.max(0, k - 1 - t); j < k; j++) {
-                    int src = xo + sample + (t - k + 1 + j) * d;
-                    for (int c = 0; c < d; c++) o[row + c] += wv[wo + c * k + j] * a[src + c];
+                // tap j reads step t - K + 1 + j: before the sequence starts, history's row K - 1 + step, or zero
+                for (int j = 0; j < k; j++) {
+                    int step = t - k + 1 + j;
+                    if (step < 0 && h == null) continue;
+                    double[] src = step < 0 ? h : a;
+                    int at = step < 0 ? ho + (b * (k - 1) + k - 1 + step) * d : xo + sample + step * d;
+                    for (int c = 0; c < d; c++) o[row + c] += wv[wo + c * k + j] * src[at + c];
                 }
             }
         });

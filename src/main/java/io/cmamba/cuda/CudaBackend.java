@@ -543,10 +543,10 @@ public final class CudaBackend implements Backend {
     // ---------------------------------------------------------------- conv1d
 
     @Override
-    public void causalConv1dForward(Tensor out, Tensor x, Tensor w, Tensor bias) {
-        own(out, x, w, bias);
-        OpChecks.causalConv1d(out, x, w, bias);
-        CudaConv1d.forward(this, out, x, w, bias);
+    public void causalConv1dForward(Tensor out, Tensor x, Tensor w, Tensor bias, Tensor history) {
+        own(out, x, w, bias, history);
+        OpChecks.causalConv1d(out, x, w, bias, history);
+        CudaConv1d.forward(this, out, x, w, bias, history);
     }
 
     @Override
@@ -564,7 +564,15 @@ public final class CudaBackend implements Backend {
     public Saved coupledScanForward(ScanInputs in, Tensor out, Tensor finalState) {
         own(in.u(), in.deltaPre(), in.z(), in.A(), in.B(), in.C(), in.Dskip(), in.lengths(), in.initialState(), out, finalState);
         OpChecks.scanOutputs(in, out, finalState);
-        return CudaScan.forward(this, in, out, finalState);
+        return CudaScan.forward(this, in, out, finalState, true);
+    }
+
+    /** No chunk states are written (the kernel's n_saved is 0). */
+    @Override
+    public void coupledScanInference(ScanInputs in, Tensor out, Tensor finalState) {
+        own(in.u(), in.deltaPre(), in.z(), in.A(), in.B(), in.C(), in.Dskip(), in.lengths(), in.initialState(), out, finalState);
+        OpChecks.scanOutputs(in, out, finalState);
+        CudaScan.forward(this, in, out, finalState, false).close();
     }
 
     @Override

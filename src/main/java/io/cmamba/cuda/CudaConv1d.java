@@ -10,12 +10,12 @@ final class CudaConv1d {
     private static final String FILE = "conv1d.cu";
     private static final int THREADS = 256;
 
-    static void forward(CudaBackend b, Tensor out, Tensor x, Tensor w, Tensor bias) {
+    static void forward(CudaBackend b, Tensor out, Tensor x, Tensor w, Tensor bias, Tensor history) {
         int batch = x.dim(0), len = x.dim(1), d = x.dim(2), k = w.dim(1);
         long n = x.size();
         if (n == 0) return;
         b.launch(b.kernel(FILE, "conv1d_fwd_f32"), Dim3.of(b.gridFor(n, THREADS)), Dim3.of(THREADS), 0,
-                out, x, w, bias, batch, len, d, k);
+                out, x, w, bias, history, batch, len, d, k);
     }
 
     static void backward(CudaBackend b, Tensor dx, Tensor dw, Tensor dbias, Tensor dout, Tensor x, Tensor w) {

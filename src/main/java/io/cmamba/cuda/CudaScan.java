@@ -213,10 +213,13 @@ public final class CudaScan {
         return new KernelWork(4 * (7 * x + 4 * y + 2.0 * m * d * n + 2.0 * m * d), 13 * e, e + 2 * x);
     }
 
-    /** Launches the forward; returns the chunk states for the backward. out [M,B,L,D]; finalState [B,D,N] or null. */
-    public static Saved forward(CudaBackend b, ScanInputs in, Tensor out, Tensor finalState) {
+    /**
+     * Launches the forward; returns the chunk states for the backward (none when {@code keepStates} is
+     * false: inference). out [M,B,L,D]; finalState [B,D,N] or null.
+     */
+    public static Saved forward(CudaBackend b, ScanInputs in, Tensor out, Tensor finalState, boolean keepStates) {
         final int m = in.modalities(), nb = in.batch(), l = in.length(), d = in.channels(), n = in.states();
-        int nSaved = Math.max(0, (l + CHUNK_STEPS - 1) / CHUNK_STEPS - 1);
+        int nSaved = keepStates ? Math.max(0, (l + CHUNK_STEPS - 1) / CHUNK_STEPS - 1) : 0;
         DeviceBuffer states = nSaved > 0 && n > 0 && d > 0 ? b.scratch((long) nb * nSaved * d * n * 4) : null;
         ChunkStates saved = new ChunkStates(states, m, nb, l, d, n, CHUNK_STEPS, nSaved);
         if (n == 0) throw new IllegalArgumentException("coupledScan: A " + in.A().shape() + " has no states (N = 0)");

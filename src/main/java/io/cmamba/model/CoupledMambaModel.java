@@ -107,6 +107,8 @@ public final class CoupledMambaModel implements FusionModel {
     /** One pass's saved activations: every stage's, freed together by close. */
     private final class Pass extends ModelPass {
         final CoupledMambaLayer.Forward[] layer = new CoupledMambaLayer.Forward[layers.length];
+        /** Inference: each layer's outputs, nothing else (see {@link CoupledMambaLayer#infer}). */
+        final List<List<Tensor>> streamed = new ArrayList<>(Collections.nCopies(layers.length, null));
 
         Pass() {
             super(inputs.length);
@@ -116,6 +118,8 @@ public final class CoupledMambaModel implements FusionModel {
         void closeLayer(int i) {
             if (layer[i] != null) layer[i].close();
             layer[i] = null;
+            if (streamed.get(i) != null) Models.closeAll(streamed.get(i));
+            streamed.set(i, null);
         }
 
         @Override
@@ -129,7 +133,11 @@ public final class CoupledMambaModel implements FusionModel {
         return run(input, false);
     }
 
-    /** Each layer keeps only its outputs, and the previous layer (or the input stages) is freed once it has run. */
+    /**
+     * Each layer keeps only its outputs, the previous layer (or the input stages) is freed once it has
+     * run, and a selective layer streams the sequence in tiles when its intermediates would exceed
+     * {@link CoupledMambaLayer#inferenceTileSteps}'s budget.
+     */
     @Override
     public Tensor predict(ModelInput input) {
         try (Pass p = run(input, true)) {
@@ -144,12 +152,16 @@ public final class CoupledMambaModel implements FusionModel {
         try {
             List<Tensor> r = p.runInputs(inputs, input);
             for (int i = 0; i < layers.length; i++) {
-                p.layer[i] = layers[i].forward(r);
                 if (inference) {
-                    p.layer[i].keepOnlyOutputs();
+                    Tensor first = r.get(0);
+                    int steps = layers[i].inferenceTileSteps(first.dim(0), first.dim(1), dtype.bytes);
+                    p.streamed.set(i, layers[i].infer(r, steps));
                     p.freeBefore(i);
+                    r = p.streamed.get(i);
+                } else {
+                    p.layer[i] = layers[i].forward(r);
+                    r = p.layer[i].outputs();
                 }
-                r = p.layer[i].outputs();
             }
             p.head = head.forward(r);
             return p;

@@ -118,7 +118,6 @@ public final class CoupledMambaLayer {
     /** Per modality m: what its backward needs besides the stacked tensors. */
     private static final class BranchSaved {
         Tensor input;          // r^m [B, L, dModel] (the caller's)
-        Norm.Saved norm;       // norm(r^m) and its statistics
         Tensor x;              // conv input [B, L, D]
         Tensor xc;             // conv output before SiLU [B, L, D]
         Tensor dtr;            // [B, L, R] (selective)
@@ -194,7 +193,7 @@ public final class CoupledMambaLayer {
         Backend be = first.backend();
         DType dt = first.dtype();
         int nb = first.dim(0), l = first.dim(1);
-        int rows = Math.multiplyExact(nb, l);
+        Math.multiplyExact(nb, l); // B * L rows must fit an int
         Work w = f.work;
         f.u = w.keep(be.empty(dt, mCount, nb, l, d));
         f.z = w.keep(be.empty(dt, mCount, nb, l, d));
@@ -214,11 +213,9 @@ public final class CoupledMambaLayer {
             Branch b = branches[m];
             BranchSaved sv = f.br[m] = new BranchSaved();
             sv.input = inputs.get(m);
-            sv.norm = w.keep(b.norm.forward(sv.input));
-            try (Tensor xz = b.inProj.forward(sv.norm.out(), null)) {   // [B, L, 2D]
-                sv.x = w.keep(be.empty(dt, nb, l, d));
-                be.copyBlock(sv.x, 0, d, xz, 0, 2L * d, rows, d);
-                be.copyBlock(f.z.select(m), 0, d, xz, d, 2L * d, rows, d);
+            sv.x = w.keep(be.empty(dt, nb, l, d));
+            try (Norm.Saved nrm = b.norm.forward(sv.input)) {   // recomputed by the backward
+                inProjections(b, nrm.out(), sv.x, f.z.select(m));
             }
             sv.xc = w.keep(b.conv.forward(sv.x));
             be.activationForward(Activation.SILU, f.u.select(m), sv.xc);
@@ -229,39 +226,216 @@ public final class CoupledMambaLayer {
                 be.copy(f.bm.select(m), b.bParam.value());
                 be.copy(f.cm.select(m), b.cParam.value());
             } else {
-                int w2 = r + 2 * n;
-                try (Tensor dbc = b.xProj.forward(f.u.select(m), null)) {  // [B, L, R + 2N]
-                    sv.dtr = w.keep(be.empty(dt, nb, l, r));
-                    be.copyBlock(sv.dtr, 0, r, dbc, 0, w2, rows, r);
-                    be.copyBlock(f.bm.select(m), 0, n, dbc, r, w2, rows, n);
-                    be.copyBlock(f.cm.select(m), 0, n, dbc, r + n, w2, rows, n);
-                }
-                b.dtProj.forward(sv.dtr, f.deltaPre.select(m));
+                sv.dtr = w.keep(be.empty(dt, nb, l, r));
+                stepProjections(b, f.u.select(m), sv.dtr, f.bm.select(m), f.cm.select(m), f.deltaPre.select(m));
             }
         }
-        if (s.lti()) forwardConvolution(f, be, dt, nb, l);
-        else forwardScan(f, be);
+        if (s.lti()) {
+            forwardConvolution(f, be, dt, nb, l);
+        } else {
+            forwardScan(f, be);
+            // the backward recomputes u (SiLU of the conv output), deltaPre (dt_proj of dtr) and z (in_proj
+            // of the norm): 3 of the 5 [M, B, L, D] tensors a training step would otherwise hold per layer
+            w.closeNow(f.u, f.deltaPre, f.z);
+            f.u = f.deltaPre = f.z = null;
+        }
         for (int m = 0; m < mCount; m++) {
-            Tensor out = w.keep(branches[m].outProj.forward(f.o.select(m), null));
-            be.axpby(out, 1, out, 1, inputs.get(m));
+            Tensor out = w.keep(be.empty(dt, nb, l, s.dModel()));
+            be.copy(out, inputs.get(m));
+            residual(branches[m], f.o.select(m), out);
             f.outputs.add(out);
         }
     }
 
+    /** x and z from the two row blocks of in_proj's weight (no [B, L, 2D] tensor and no split copies). */
+    private void inProjections(Branch b, Tensor normOut, Tensor x, Tensor z) {
+        Backend be = normOut.backend();
+        Tensor w = b.inProj.weight.value();
+        int d = s.inner();
+        be.gemm(false, true, 1, normOut, w.narrow(0, d), 0, x);
+        be.gemm(false, true, 1, normOut, w.narrow(d, d), 0, z);
+    }
+
+    /** dtr, B and C from the three row blocks of x_proj's weight, then deltaPre = dt_proj(dtr). */
+    private void stepProjections(Branch b, Tensor u, Tensor dtr, Tensor bOut, Tensor cOut, Tensor deltaPre) {
+        Backend be = u.backend();
+        Tensor w = b.xProj.weight.value();
+        int r = s.dtRank(), n = s.dState();
+        be.gemm(false, true, 1, u, w.narrow(0, r), 0, dtr);
+        be.gemm(false, true, 1, u, w.narrow(r, n), 0, bOut);
+        be.gemm(false, true, 1, u, w.narrow(r + n, n), 0, cOut);
+        b.dtProj.forward(dtr, deltaPre);
+    }
+
+    /** res += out_proj(o): the residual stream after the layer. */
+    private static void residual(Branch b, Tensor o, Tensor res) {
+        o.backend().gemm(false, true, 1, o, b.outProj.weight.value(), 1, res);
+    }
+
+    // ---------------------------------------------------------------- streamed inference
+
+    /** Tiles are never cut so small that their intermediates take less than this (more launches cost more than the memory saves). */
+    public static final long TILE_FLOOR_BYTES = 64L << 20;
+    /** A tile's intermediates may take this many times the full-length layer input and output together. */
+    public static final int TILE_FACTOR = 2;
+
+    /**
+     * Bytes one (sample, step) of a tile holds at the layer's peak in {@link #infer}: the stacked u,
+     * deltaPre, z, o and B, C of every modality, the residual stream's tile, and one modality's norm
+     * output, x and conv output.
+     */
+    public long tileBytesPerToken(int elementBytes) {
+        int m = branches.length, d = s.inner(), n = s.dState();
+        return (long) elementBytes * ((long) m * (4L * d + 2L * n + s.dModel()) + s.dModel() + 2L * d + s.dtRank() + 2);
+    }
+
+    /**
+     * Steps per tile for {@link #infer} at batch {@code batch} and length {@code length}: the whole
+     * sequence when its intermediates fit in max({@link #TILE_FLOOR_BYTES}, {@link #TILE_FACTOR} x the
+     * full-length input and output), else equal tiles that do, at least conv width - 1 steps each.
+     */
+    public int inferenceTileSteps(int batch, int length, int elementBytes) {
+        if (batch < 1 || length < 1) return Math.max(1, length);
+        long inOut = 2L * branches.length * batch * length * s.dModel() * elementBytes;
+        long budget = Math.max(TILE_FLOOR_BYTES, TILE_FACTOR * inOut);
+        long perStep = tileBytesPerToken(elementBytes) * batch;
+        long fit = Math.max(1, budget / perStep);
+        if (fit >= length) return length;
+        int tiles = (int) ((length + fit - 1) / fit);
+        int steps = (length + tiles - 1) / tiles;
+        return Math.min(length, Math.max(steps, Math.max(1, s.convWidth() - 1)));
+    }
+
+    /**
+     * Inference: r^m after the layer, [B, L, dModel] per modality (new tensors; the caller closes
+     * them), with nothing kept for a backward. The selective layer streams the sequence in tiles of
+     * {@code tileSteps} steps (all of L in one tile when tileSteps >= L), carrying the scan state and
+     * the causal conv's last K - 1 inputs from tile to tile, so that its intermediates ([M, B, tile, D])
+     * never exist at full length; its outputs equal {@link #forward}'s. x and z come from the two row
+     * blocks of in_proj's weight, and dt, B, C from x_proj's three, by one GEMM each (no split copies).
+     * The time-invariant layer runs {@link #forward} whole: its global convolution needs all of L.
+     */
+    public List<Tensor> infer(List<Tensor> inputs, int tileSteps) {
+        checkInputs(inputs);
+        if (tileSteps < 1) throw new IllegalArgumentException("CoupledMambaLayer " + name + ": tile steps must be >= 1, got " + tileSteps);
+        if (s.lti()) {
+            Forward f = forward(inputs);
+            try {
+                f.keepOnlyOutputs();
+                List<Tensor> outs = new ArrayList<>(f.outputs);
+                f.work.release();
+                return outs;
+            } catch (RuntimeException e) {
+                f.close();
+                throw e;
+            }
+        }
+        Tensor first = inputs.get(0);
+        Backend be = first.backend();
+        DType dt = first.dtype();
+        int nb = first.dim(0), l = first.dim(1);
+        int steps = Math.min(l, tileSteps);
+        if (steps < l) steps = Math.max(steps, s.convWidth() - 1);
+        List<Tensor> outs = new ArrayList<>();
+        try (Work w = new Work()) {
+            for (int m = 0; m < branches.length; m++) outs.add(be.empty(dt, nb, l, s.dModel()));
+            streamInto(outs, inputs, be, dt, nb, l, Math.max(1, steps), w);
+            return outs;
+        } catch (RuntimeException e) {
+            for (Tensor t : outs) t.close();
+            throw e;
+        }
+    }
+
+    private void streamInto(List<Tensor> outs, List<Tensor> inputs, Backend be, DType dt, int nb, int l, int steps, Work w) {
+        int mCount = branches.length, d = s.inner(), n = s.dState(), r = s.dtRank(), dm = s.dModel(), kw = s.convWidth();
+        boolean tiled = steps < l;
+        Tensor a = w.keep(be.empty(dt, mCount, d, n)), dskip = w.keep(be.empty(dt, mCount, d));
+        for (int m = 0; m < mCount; m++) {
+            be.activationForward(Activation.NEG_EXP, a.select(m), branches[m].aLog.value());
+            be.copy(dskip.select(m), branches[m].dSkip.value());
+        }
+        // carried from tile to tile: the conv's last K - 1 inputs per modality, the scan state (one
+        // shared state when coupled, one per chain otherwise), read from `state` and written to `next`
+        int chains = s.coupled() ? 1 : mCount;
+        Tensor[] history = new Tensor[mCount], state = new Tensor[chains], next = new Tensor[chains];
+        if (tiled) {
+            for (int m = 0; m < mCount && kw > 1; m++) history[m] = w.keep(be.empty(dt, nb, kw - 1, d));
+            for (int c = 0; c < chains; c++) {
+                state[c] = w.keep(be.empty(dt, nb, d, n));
+                next[c] = w.keep(be.empty(dt, nb, d, n));
+            }
+        }
+        for (int t0 = 0; t0 < l; t0 += steps) {
+            int c = Math.min(steps, l - t0);
+            boolean firstTile = t0 == 0, lastTile = t0 + c == l;
+            try (Work tw = new Work()) {
+                Tensor u = tw.keep(be.empty(dt, mCount, nb, c, d)), pre = tw.keep(be.empty(dt, mCount, nb, c, d));
+                Tensor z = tw.keep(be.empty(dt, mCount, nb, c, d));
+                Tensor bm = tw.keep(be.empty(dt, mCount, nb, c, n)), cm = tw.keep(be.empty(dt, mCount, nb, c, n));
+                Tensor[] res = new Tensor[mCount];   // the residual stream's tile [B, c, dModel], to which out_proj adds
+                for (int m = 0; m < mCount; m++) {
+                    Branch b = branches[m];
+                    if (tiled) {
+                        res[m] = tw.keep(be.empty(dt, nb, c, dm));
+                        be.copyBlock(res[m], 0, (long) c * dm, inputs.get(m), (long) t0 * dm, (long) l * dm, nb, c * dm);
+                    } else {
+                        res[m] = outs.get(m);
+                        be.copy(res[m], inputs.get(m));
+                    }
+                    try (Tensor x = be.empty(dt, nb, c, d)) {
+                        try (Norm.Saved nrm = b.norm.forward(res[m])) {
+                            inProjections(b, nrm.out(), x, z.select(m));
+                        }
+                        try (Tensor xc = be.empty(dt, nb, c, d)) {
+                            be.causalConv1dForward(xc, x, b.conv.weight.value(), b.conv.bias.value(), firstTile ? null : history[m]);
+                            if (!lastTile && history[m] != null)
+                                be.copyBlock(history[m], 0, (long) (kw - 1) * d, x, (long) (c - kw + 1) * d, (long) c * d, nb, (kw - 1) * d);
+                            be.activationForward(Activation.SILU, u.select(m), xc);
+                        }
+                    }
+                    try (Tensor dtr = be.empty(dt, nb, c, r)) {
+                        stepProjections(b, u.select(m), dtr, bm.select(m), cm.select(m), pre.select(m));
+                    }
+                }
+                Tensor o = tw.keep(be.empty(dt, mCount, nb, c, d));
+                for (int ch = 0; ch < chains; ch++) {
+                    int m0 = s.coupled() ? 0 : ch, count = s.coupled() ? mCount : 1;
+                    ScanInputs in = scanInputs(u, pre, z, a, bm, cm, dskip, m0, count, tiled && !firstTile ? state[ch] : null);
+                    be.coupledScanInference(in, o.narrow(m0, count), tiled && !lastTile ? next[ch] : null);
+                }
+                for (int ch = 0; ch < chains && tiled; ch++) {
+                    Tensor t = state[ch];
+                    state[ch] = next[ch];
+                    next[ch] = t;
+                }
+                for (int m = 0; m < mCount; m++) {
+                    residual(branches[m], o.select(m), res[m]);
+                    if (tiled) be.copyBlock(outs.get(m), (long) t0 * dm, (long) l * dm, res[m], 0, (long) c * dm, nb, c * dm);
+                }
+            }
+        }
+    }
+
     /** The scan inputs of modalities [m0, m0 + count) as views of the stacked tensors. */
-    private static ScanInputs scanInputs(Forward f, int m0, int count) {
-        return new ScanInputs(f.u.narrow(m0, count), f.deltaPre.narrow(m0, count), f.z.narrow(m0, count),
-                f.a.narrow(m0, count), f.bm.narrow(m0, count), f.cm.narrow(m0, count), f.dskip.narrow(m0, count), null, null);
+    private static ScanInputs scanInputs(Tensor u, Tensor pre, Tensor z, Tensor a, Tensor bm, Tensor cm, Tensor dskip,
+                                         int m0, int count, Tensor initialState) {
+        return new ScanInputs(u.narrow(m0, count), pre.narrow(m0, count), z.narrow(m0, count), a.narrow(m0, count),
+                bm.narrow(m0, count), cm.narrow(m0, count), dskip.narrow(m0, count), null, initialState);
+    }
+
+    private static ScanInputs scanInputs(Forward f, Tensor u, Tensor pre, Tensor z, int m0, int count) {
+        return scanInputs(u, pre, z, f.a, f.bm, f.cm, f.dskip, m0, count, null);
     }
 
     private void forwardScan(Forward f, Backend be) {
         int mCount = branches.length;
         if (s.coupled()) {
-            f.scan = new Saved[]{f.work.keep(be.coupledScanForward(scanInputs(f, 0, mCount), f.o, null))};
+            f.scan = new Saved[]{f.work.keep(be.coupledScanForward(scanInputs(f, f.u, f.deltaPre, f.z, 0, mCount), f.o, null))};
         } else {
             f.scan = new Saved[mCount];
             for (int m = 0; m < mCount; m++)
-                f.scan[m] = f.work.keep(be.coupledScanForward(scanInputs(f, m, 1), f.o.narrow(m, 1), null));
+                f.scan[m] = f.work.keep(be.coupledScanForward(scanInputs(f, f.u, f.deltaPre, f.z, m, 1), f.o.narrow(m, 1), null));
         }
     }
 
@@ -312,15 +486,30 @@ public final class CoupledMambaLayer {
 
     private void backwardInto(Forward f, List<Tensor> dOutputs, List<Tensor> dInputs, Work w) {
         int mCount = branches.length, d = s.inner(), n = s.dState(), r = s.dtRank();
-        Backend be = f.u.backend();
-        DType dt = f.u.dtype();
-        int nb = f.u.dim(1), l = f.u.dim(2);
-        int rows = nb * l;
+        Backend be = f.o.backend();
+        DType dt = f.o.dtype();
+        int nb = f.o.dim(1), l = f.o.dim(2);
         Tensor dO = w.keep(be.empty(dt, mCount, nb, l, d));
         for (int m = 0; m < mCount; m++) {
             try (Tensor dom = branches[m].outProj.backward(f.o.select(m), dOutputs.get(m), true)) {
                 be.copy(dO.select(m), dom);
             }
+        }
+        // what the forward did not keep: every modality's norm output, and in selective mode u, deltaPre and z
+        Norm.Saved[] norms = new Norm.Saved[mCount];
+        Tensor u = f.u, pre = null, z = f.z;
+        if (!s.lti()) {
+            u = w.keep(be.empty(dt, mCount, nb, l, d));
+            pre = w.keep(be.empty(dt, mCount, nb, l, d));
+            z = w.keep(be.empty(dt, mCount, nb, l, d));
+        }
+        for (int m = 0; m < mCount; m++) {
+            Branch b = branches[m];
+            norms[m] = w.keep(b.norm.forward(f.br[m].input));
+            if (s.lti()) continue;
+            be.gemm(false, true, 1, norms[m].out(), b.inProj.weight.value().narrow(d, d), 0, z.select(m));
+            be.activationForward(Activation.SILU, u.select(m), f.br[m].xc);
+            b.dtProj.forward(f.br[m].dtr, pre.select(m));
         }
         Tensor du = w.keep(be.empty(dt, mCount, nb, l, d)), dz = w.keep(be.empty(dt, mCount, nb, l, d));
         Tensor dA = w.keep(be.empty(dt, mCount, d, n)), dDskip = w.keep(be.empty(dt, mCount, d));
@@ -332,14 +521,15 @@ public final class CoupledMambaLayer {
         } else {
             dDeltaPre = w.keep(be.empty(dt, mCount, nb, l, d));
             if (s.coupled()) {
-                be.coupledScanBackward(scanInputs(f, 0, mCount), f.scan[0], dO, null,
+                be.coupledScanBackward(scanInputs(f, u, pre, z, 0, mCount), f.scan[0], dO, null,
                         new ScanGrads(du, dDeltaPre, dz, dA, dB, dC, dDskip, null));
             } else {
                 for (int m = 0; m < mCount; m++)
-                    be.coupledScanBackward(scanInputs(f, m, 1), f.scan[m], dO.narrow(m, 1), null,
+                    be.coupledScanBackward(scanInputs(f, u, pre, z, m, 1), f.scan[m], dO.narrow(m, 1), null,
                             new ScanGrads(du.narrow(m, 1), dDeltaPre.narrow(m, 1), dz.narrow(m, 1), dA.narrow(m, 1),
                                     dB.narrow(m, 1), dC.narrow(m, 1), dDskip.narrow(m, 1), null));
             }
+            w.closeNow(pre, z);
         }
         for (int m = 0; m < mCount; m++) {
             Branch b = branches[m];
@@ -347,36 +537,38 @@ public final class CoupledMambaLayer {
             // A = -exp(A_log), so dA_log = dA * A: NEG_EXP's derivative
             be.activationBackward(Activation.NEG_EXP, b.aLog.grad(), dA.select(m), b.aLog.value());
             be.copy(b.dSkip.grad(), dDskip.select(m));
-            Tensor duTotal;
-            if (s.lti()) {
-                be.activationBackward(Activation.SOFTPLUS, b.dtRaw.grad(), dDelta.select(m), b.dtRaw.value());
-                be.copy(b.bParam.grad(), dB.select(m));
-                be.copy(b.cParam.grad(), dC.select(m));
-                duTotal = du.select(m);
-            } else {
-                int w2 = r + 2 * n;
-                Tensor dDbc = w.keep(be.empty(dt, nb, l, w2));
-                try (Tensor dDtr = b.dtProj.backward(sv.dtr, dDeltaPre.select(m), true)) {
-                    be.copyBlock(dDbc, 0, w2, dDtr, 0, r, rows, r);
+            Tensor duTotal = du.select(m);
+            try (Work mw = new Work()) {   // this modality's temporaries
+                if (s.lti()) {
+                    be.activationBackward(Activation.SOFTPLUS, b.dtRaw.grad(), dDelta.select(m), b.dtRaw.value());
+                    be.copy(b.bParam.grad(), dB.select(m));
+                    be.copy(b.cParam.grad(), dC.select(m));
+                } else {
+                    // x_proj by its three row blocks (dt, B, C); u feeds both the scan and x_proj
+                    Tensor dDtr = mw.keep(b.dtProj.backward(sv.dtr, dDeltaPre.select(m), true));
+                    Tensor gW = b.xProj.weight.grad(), wv = b.xProj.weight.value(), um = u.select(m);
+                    Tensor[] blocks = {dDtr, dB.select(m), dC.select(m)};
+                    int[] at = {0, r, r + n}, width = {r, n, n};
+                    for (int i = 0; i < 3; i++) {
+                        be.gemm(true, false, 1, blocks[i], um, 0, gW.narrow(at[i], width[i]));
+                        be.gemm(false, false, 1, blocks[i], wv.narrow(at[i], width[i]), 1, duTotal);
+                    }
                 }
-                be.copyBlock(dDbc, r, w2, dB.select(m), 0, n, rows, n);
-                be.copyBlock(dDbc, r + n, w2, dC.select(m), 0, n, rows, n);
-                duTotal = du.select(m);
-                // u feeds both the scan and x_proj
-                try (Tensor duProj = b.xProj.backward(f.u.select(m), dDbc, true)) {
-                    be.axpby(duTotal, 1, duTotal, 1, duProj);
-                }
+                Tensor dXc = mw.keep(be.empty(dt, nb, l, d));
+                be.activationBackward(Activation.SILU, dXc, duTotal, sv.xc);
+                Tensor dX = mw.keep(b.conv.backward(sv.x, dXc));
+                // in_proj by its two row blocks (x, z)
+                Tensor nOut = norms[m].out(), gW = b.inProj.weight.grad(), wv = b.inProj.weight.value();
+                Tensor dNorm = mw.keep(be.empty(dt, nb, l, s.dModel()));
+                be.gemm(true, false, 1, dX, nOut, 0, gW.narrow(0, d));
+                be.gemm(true, false, 1, dz.select(m), nOut, 0, gW.narrow(d, d));
+                be.gemm(false, false, 1, dX, wv.narrow(0, d), 0, dNorm);
+                be.gemm(false, false, 1, dz.select(m), wv.narrow(d, d), 1, dNorm);
+                Tensor dIn = b.norm.backward(sv.input, norms[m], dNorm);
+                dInputs.add(dIn);
+                be.axpby(dIn, 1, dIn, 1, dOutputs.get(m)); // the residual path
             }
-            Tensor dXc = w.keep(be.empty(dt, nb, l, d));
-            be.activationBackward(Activation.SILU, dXc, duTotal, sv.xc);
-            Tensor dX = w.keep(b.conv.backward(sv.x, dXc));
-            Tensor dXz = w.keep(be.empty(dt, nb, l, 2 * d));
-            be.copyBlock(dXz, 0, 2L * d, dX, 0, d, rows, d);
-            be.copyBlock(dXz, d, 2L * d, dz.select(m), 0, d, rows, d);
-            Tensor dNorm = w.keep(b.inProj.backward(sv.norm.out(), dXz, true));
-            Tensor dIn = b.norm.backward(sv.input, sv.norm, dNorm);
-            dInputs.add(dIn);
-            be.axpby(dIn, 1, dIn, 1, dOutputs.get(m)); // the residual path
+            w.closeNow(norms[m]);
         }
     }
 

@@ -44,6 +44,23 @@ public final class Work implements AutoCloseable {
         }
     }
 
+    /** Closes the given kept objects now (compared by identity) and forgets them; the others stay kept. */
+    public void closeNow(AutoCloseable... items) {
+        List<AutoCloseable> drop = new ArrayList<>();
+        for (AutoCloseable c : items)
+            if (c != null && owned.removeIf(o -> o == c)) drop.add(c);
+        RuntimeException first = null;
+        for (AutoCloseable c : drop) {
+            try {
+                c.close();
+            } catch (Exception e) {
+                if (first == null) first = new IllegalStateException("freeing activations failed", e);
+                else first.addSuppressed(e);
+            }
+        }
+        if (first != null) throw first;
+    }
+
     /** Forgets the kept objects without closing them (their ownership has passed on). */
     public void release() {
         owned.clear();

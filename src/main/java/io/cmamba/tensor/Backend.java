@@ -116,7 +116,16 @@ public interface Backend extends AutoCloseable {
      * out[b, t, d] = bias[d] + sum_{j<K} w[d, j] * x[b, t - K + 1 + j, d] with zero left padding.
      * x, out [B, L, D]; w [D, K]; bias [D].
      */
-    void causalConv1dForward(Tensor out, Tensor x, Tensor w, Tensor bias);
+    default void causalConv1dForward(Tensor out, Tensor x, Tensor w, Tensor bias) {
+        causalConv1dForward(out, x, w, bias, null);
+    }
+
+    /**
+     * As the causal conv above, continuing a sequence: steps before t = 0 are read from
+     * {@code history} [B, K - 1, D] (the previous piece's last K - 1 input steps) instead of zero;
+     * null is zero padding.
+     */
+    void causalConv1dForward(Tensor out, Tensor x, Tensor w, Tensor bias, Tensor history);
 
     void causalConv1dBackward(Tensor dx, Tensor dw, Tensor dbias, Tensor dout, Tensor x, Tensor w);
 
@@ -131,6 +140,14 @@ public interface Backend extends AutoCloseable {
      * @return what the backward needs (chunk-boundary states; never a [B, L, D, N] tensor)
      */
     Saved coupledScanForward(ScanInputs in, Tensor out, Tensor finalState);
+
+    /**
+     * The forward for inference: the same outputs, with nothing kept for a backward (a backend may
+     * then skip the chunk-boundary states, [B, L / 16, D, N], the largest thing the forward writes).
+     */
+    default void coupledScanInference(ScanInputs in, Tensor out, Tensor finalState) {
+        coupledScanForward(in, out, finalState).close();
+    }
 
     /**
      * Backward of {@link #coupledScanForward}; dFinalState [B, D, N] may be null (zero).

@@ -84,12 +84,21 @@ public final class OpChecks {
     }
 
     public static void causalConv1d(Tensor out, Tensor x, Tensor w, Tensor bias) {
+        causalConv1d(out, x, w, bias, null);
+    }
+
+    /** history [B, K - 1, D] or null. */
+    public static void causalConv1d(Tensor out, Tensor x, Tensor w, Tensor bias, Tensor history) {
         requireFloat("causalConv1d", out, x, w, bias);
         if (x.rank() != 3) throw new IllegalArgumentException("expected x [B, L, D], got " + x.shape());
         requireSameShape("out", out, x);
         int d = x.dim(2);
         if (w.rank() != 2 || w.dim(0) != d) throw new IllegalArgumentException("expected w [" + d + ", K], got " + w.shape());
         requireShape("bias", bias, d);
+        if (history != null) {
+            requireFloat("causalConv1d history", history, x);
+            requireShape("history", history, x.dim(0), w.dim(1) - 1, d);
+        }
     }
 
     public static void globalConvKernel(Tensor kernel, Tensor A, Tensor delta, Tensor B, Tensor C) {

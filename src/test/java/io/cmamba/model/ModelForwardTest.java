@@ -119,7 +119,10 @@ class ModelForwardTest {
         }
     }
 
-    /** Inference frees each layer as the next one runs; it must compute exactly what forward computes. */
+    /**
+     * Inference frees each layer as the next one runs and forms x, z, dt, B, C and the residual sum by
+     * other (equal) products than forward: the same output up to float64 rounding.
+     */
     @ParameterizedTest(name = "{0} {1}")
     @MethodSource("coupledConfigs")
     void predictEqualsForward(ModelConfig.Mode mode, ModelConfig.Fusion fusion) {
@@ -131,7 +134,7 @@ class ModelForwardTest {
             Batch x = batch(c, rnd, DType.F64);
             try (FusionModel.Forward f = model.forward(x.input()); Tensor p = model.predict(x.input())) {
                 assertArrayEquals(f.output().shape().dims(), p.shape().dims());
-                assertArrayEquals(f.output().toDoubles(), p.toDoubles(), c.toString());
+                assertClose(p.toDoubles(), f.output().toDoubles(), F64_TOL, c.toString());
             }
             // the model is unchanged: a training pass still works after an inference
             try (FusionModel.Forward f = model.forward(x.input()); Tensor d = CPU.fromDoubles(DType.F64, new double[BATCH * c.outputs()],

@@ -62,6 +62,45 @@ class CausalConv1dTest {
         assertParameterGradients(ps, loss, "conv");
     }
 
+    /**
+     * A sequence cut in two pieces, the second continued from the first's last K - 1 inputs, gives the
+     * whole sequence's output (streaming); a second piece shorter than the kernel included.
+     */
+    @Test
+    void historyContinuesASequenceCutInPieces() {
+        Random rnd = random("CausalConv1dTest.history");
+        int nb = 2, len = 9, d = 3;
+        for (int width : new int[]{2, 4, 6}) {
+            for (int cut : new int[]{width - 1, width, len - 1}) {
+                List<Parameter> ps = new ArrayList<>();
+                CausalConv1d conv = new CausalConv1d(init(rnd.nextLong(), ps), "conv", d, width);
+                double[] x = gaussian(rnd, nb * len * d);
+                double[] whole = NnReference.causalConv(x, nb, len, d, values(ps).get("conv.weight"), width, values(ps).get("conv.bias"));
+                int rest = len - cut, k1 = width - 1;
+                double[] x2 = new double[nb * rest * d], hist = new double[nb * k1 * d], want = new double[nb * rest * d];
+                for (int b = 0; b < nb; b++) {
+                    System.arraycopy(x, (b * len + cut) * d, x2, b * rest * d, rest * d);
+                    System.arraycopy(x, (b * len + cut - k1) * d, hist, b * k1 * d, k1 * d);
+                    System.arraycopy(whole, (b * len + cut) * d, want, b * rest * d, rest * d);
+                }
+                try (Tensor xt = f64(x2, nb, rest, d); Tensor h = f64(hist, nb, k1, d); Tensor y = f64(new double[nb * rest * d], nb, rest, d)) {
+                    y.backend().causalConv1dForward(y, xt, conv.weight.value(), conv.bias.value(), h);
+                    assertClose(y.toDoubles(), want, F64_TOL, "width " + width + ", cut at " + cut);
+                }
+            }
+        }
+    }
+
+    @Test
+    void historyOfTheWrongShapeIsNamed() {
+        CausalConv1d conv = new CausalConv1d(init(1, new ArrayList<>()), "conv", 3, 4);
+        try (Tensor x = f64(new double[2 * 5 * 3], 2, 5, 3); Tensor y = f64(new double[2 * 5 * 3], 2, 5, 3);
+             Tensor h = f64(new double[2 * 4 * 3], 2, 4, 3)) {
+            assertRejected(() -> x.backend().causalConv1dForward(y, x, conv.weight.value(), conv.bias.value(), h),
+                    "history", "[2, 3, 3]", "[2, 4, 3]");
+        }
+    }
+
     @Test
     void wrongChannelCountIsNamed() {
         CausalConv1d conv = new CausalConv1d(init(1, new ArrayList<>()), "layer.conv1d", 3, 4);

@@ -75,6 +75,66 @@ class CoupledMambaLayerTest {
         }
     }
 
+    /**
+     * Streamed inference equals the per-time-step reference at every tile size: the scan state and the
+     * conv's last K - 1 inputs carry over from tile to tile (tiles below K - 1 steps are raised to it;
+     * the last tile may be shorter). The time-invariant layer runs whole.
+     */
+    @Test
+    void streamedInferenceMatchesReferenceAtEveryTileSize() {
+        Random rnd = random("CoupledMambaLayerTest.infer");
+        MambaSettings[] all = {settings(true, false, false), settings(false, false, true), settings(true, true, false)};
+        for (MambaSettings s : all) {
+            List<Parameter> ps = new ArrayList<>();
+            CoupledMambaLayer layer = new CoupledMambaLayer(init(rnd.nextLong(), ps), "layers.0", M, s);
+            NnTesting.randomise(ps, rnd);
+            double[][] r = randomInputs(rnd, M);
+            double[][] ref = NnReference.coupledLayer(values(ps), "layers.0", r, NB, L, s);
+            for (int steps : new int[]{1, 3, 4, 5, L, 100}) {
+                List<Tensor> in = tensors(r);
+                List<Tensor> outs = layer.infer(in, steps);
+                try {
+                    for (int m = 0; m < M; m++) {
+                        assertArrayEquals(new int[]{NB, L, DM}, outs.get(m).shape().dims());
+                        assertClose(outs.get(m).toDoubles(), ref[m], F64_TOL, label(s) + ", tiles of " + steps + ", modality " + m);
+                        assertClose(in.get(m).toDoubles(), r[m], 0, "the input is left as it was");
+                    }
+                } finally {
+                    for (Tensor t : outs) t.close();
+                }
+            }
+            assertRejected(() -> layer.infer(tensors(r), 0), "tile steps must be >= 1");
+        }
+    }
+
+    /** The tile policy: whole sequences while small; otherwise equal tiles whose intermediates fit the budget. */
+    @Test
+    void inferenceTilesKeepTheirIntermediatesWithinTheBudget() {
+        MambaSettings s = new MambaSettings(128, 256, 64, 8, 4, false, true, false);
+        CoupledMambaLayer layer = new CoupledMambaLayer(init(1, new ArrayList<>()), "layers.0", 3, s);
+        assertEquals(64, layer.inferenceTileSteps(8, 64, 4));
+        assertEquals(256, layer.inferenceTileSteps(8, 256, 4));
+        long perToken = layer.tileBytesPerToken(4);
+        int[][] sizes = {{8, 2048}, {8, 16384}, {1024, 50}, {1, 1 << 20}, {4096, 3}, {3, 777_777}};
+        for (int[] bl : sizes) {
+            int b = bl[0], l = bl[1];
+            int steps = layer.inferenceTileSteps(b, l, 4);
+            long budget = Math.max(CoupledMambaLayer.TILE_FLOOR_BYTES, CoupledMambaLayer.TILE_FACTOR * 2L * 3 * b * l * 128 * 4);
+            String what = "batch " + b + ", L " + l + ": " + steps + " steps";
+            assertTrue(steps >= 1 && steps <= l, what);
+            if (steps < l) {
+                assertTrue(steps >= 3, what + " (below conv width - 1)");
+                assertTrue(steps == 3 || (long) steps * b * perToken <= budget, what + " exceed the budget " + budget);
+                int tiles = (l + steps - 1) / steps;
+                assertTrue((long) (steps - 1) * tiles < l, what + ": tiles of unequal length");
+            } else {
+                // a sequence of at most K - 1 steps is one tile whatever its size: tiles are cut along time only
+                assertTrue(l <= 3 || (long) l * b * perToken <= budget, what + ": the whole sequence does not fit " + budget);
+            }
+        }
+        assertTrue(layer.inferenceTileSteps(8, 2048, 4) < 2048, "L 2048 at batch 8 is streamed");
+    }
+
     /** The reference's coupling is not idle: the same parameters give other outputs uncoupled. */
     @Test
     void couplingChangesEveryModalitysOutput() {
