@@ -180,6 +180,14 @@ class CoupledScanGpuTest {
             gpu().fill(out2, Double.NaN);
             gpu().coupledScanInference(w, out2, null);
             assertClose(out2, out, 0, "inference without a final state, out");
+            // in place: the initial state's buffer receives the final state (a streamed sequence's one buffer)
+            Tensor st = gpu().empty(DType.F32, b, d, n);
+            gpu().copy(st, w.initialState());
+            ScanInputs inPlace = new ScanInputs(w.u(), w.deltaPre(), w.z(), w.A(), w.B(), w.C(), w.Dskip(), w.lengths(), st);
+            gpu().fill(out2, Double.NaN);
+            gpu().coupledScanInference(inPlace, out2, st);
+            assertClose(out2, out, 0, "state in place, out");
+            assertClose(st, fin, 0, "state in place, final state");
         }
     }
 

@@ -136,7 +136,7 @@ public final class CoupledMambaModel implements FusionModel {
     /**
      * Each layer keeps only its outputs, the previous layer (or the input stages) is freed once it has
      * run, and a selective layer streams the sequence in tiles when its intermediates would exceed
-     * {@link CoupledMambaLayer#inferenceTileSteps}'s budget.
+     * {@link CoupledMambaLayer#inferenceTiles}'s budget.
      */
     @Override
     public Tensor predict(ModelInput input) {
@@ -154,8 +154,8 @@ public final class CoupledMambaModel implements FusionModel {
             for (int i = 0; i < layers.length; i++) {
                 if (inference) {
                     Tensor first = r.get(0);
-                    int steps = layers[i].inferenceTileSteps(first.dim(0), first.dim(1), dtype.bytes);
-                    p.streamed.set(i, layers[i].infer(r, steps));
+                    int tiles = layers[i].inferenceTiles(first.dim(0), first.dim(1), dtype.bytes);
+                    p.streamed.set(i, layers[i].infer(r, tiles));
                     p.freeBefore(i);
                     r = p.streamed.get(i);
                 } else {

@@ -278,6 +278,11 @@ public final class CoupledMambaLayer {
     public static final long TILE_FLOOR_BYTES = 64L << 20;
     /** A tile's intermediates may take this many times the full-length layer input and output together. */
     public static final int TILE_FACTOR = 2;
+    /**
+     * The CUDA forward scan walks time in chunks of this many steps, and a tile that ends inside a chunk
+     * pays for the whole chunk: tile boundaries fall on whole chunks when tiles are that long.
+     */
+    static final int SCAN_CHUNK_STEPS = 8;
 
     /**
      * Bytes one (sample, step) of a tile holds at the layer's peak in {@link #infer}: the stacked u,
@@ -290,34 +295,53 @@ public final class CoupledMambaLayer {
     }
 
     /**
-     * Steps per tile for {@link #infer} at batch {@code batch} and length {@code length}: the whole
-     * sequence when its intermediates fit in max({@link #TILE_FLOOR_BYTES}, {@link #TILE_FACTOR} x the
-     * full-length input and output), else equal tiles that do, at least conv width - 1 steps each.
+     * Tiles for {@link #infer} at batch {@code batch} and length {@code length}: 1 (the whole sequence)
+     * when its intermediates fit in max({@link #TILE_FLOOR_BYTES}, {@link #TILE_FACTOR} x the
+     * full-length input and output), else the fewest about equal tiles that do (give or take the
+     * whole-chunk boundaries of {@link #tileBounds}: a tile may run up to {@link #SCAN_CHUNK_STEPS}
+     * steps past its share).
      */
-    public int inferenceTileSteps(int batch, int length, int elementBytes) {
-        if (batch < 1 || length < 1) return Math.max(1, length);
+    public int inferenceTiles(int batch, int length, int elementBytes) {
+        if (batch < 1 || length < 1) return 1;
         long inOut = 2L * branches.length * batch * length * s.dModel() * elementBytes;
         long budget = Math.max(TILE_FLOOR_BYTES, TILE_FACTOR * inOut);
         long perStep = tileBytesPerToken(elementBytes) * batch;
         long fit = Math.max(1, budget / perStep);
-        if (fit >= length) return length;
-        int tiles = (int) ((length + fit - 1) / fit);
-        int steps = (length + tiles - 1) / tiles;
-        return Math.min(length, Math.max(steps, Math.max(1, s.convWidth() - 1)));
+        return fit >= length ? 1 : (int) Math.min(length, (length + fit - 1) / fit);
+    }
+
+    /**
+     * The start of each of {@code tiles} tiles over {@code length} steps, then length: about equal
+     * tiles, every tile at least conv width - 1 steps (fewer tiles when the length is too short). From
+     * 2 scan chunks a tile, each boundary moves to the nearest whole chunk ({@link #SCAN_CHUNK_STEPS}):
+     * tiles then differ from length / tiles by at most a chunk.
+     */
+    public static int[] tileBounds(int length, int tiles, int convWidth) {
+        int most = Math.max(1, length / Math.max(1, convWidth - 1));
+        int k = Math.max(1, Math.min(tiles, most));
+        boolean whole = length / k >= 2 * SCAN_CHUNK_STEPS;
+        int[] at = new int[k + 1];
+        for (int i = 1; i < k; i++) {
+            int t = (int) ((long) i * length / k);
+            at[i] = whole ? (t + SCAN_CHUNK_STEPS / 2) / SCAN_CHUNK_STEPS * SCAN_CHUNK_STEPS : t;
+        }
+        at[k] = length;
+        return at;
     }
 
     /**
      * Inference: r^m after the layer, [B, L, dModel] per modality (new tensors; the caller closes
-     * them), with nothing kept for a backward. The selective layer streams the sequence in tiles of
-     * {@code tileSteps} steps (all of L in one tile when tileSteps >= L), carrying the scan state and
-     * the causal conv's last K - 1 inputs from tile to tile, so that its intermediates ([M, B, tile, D])
-     * never exist at full length; its outputs equal {@link #forward}'s. x and z come from the two row
-     * blocks of in_proj's weight, and dt, B, C from x_proj's three, by one GEMM each (no split copies).
-     * The time-invariant layer runs {@link #forward} whole: its global convolution needs all of L.
+     * them), with nothing kept for a backward. The selective layer streams the sequence in
+     * {@code tiles} tiles along time ({@link #tileBounds}; 1 is the whole sequence), carrying the scan
+     * state and the causal conv's last K - 1 inputs from tile to tile, so that its intermediates
+     * ([M, B, tile, D]) never exist at full length; its outputs equal {@link #forward}'s. x and z come
+     * from the two row blocks of in_proj's weight, and dt, B, C from x_proj's three, by one GEMM each
+     * (no split copies). The time-invariant layer runs {@link #forward} whole: its global convolution
+     * needs all of L.
      */
-    public List<Tensor> infer(List<Tensor> inputs, int tileSteps) {
+    public List<Tensor> infer(List<Tensor> inputs, int tiles) {
         checkInputs(inputs);
-        if (tileSteps < 1) throw new IllegalArgumentException("CoupledMambaLayer " + name + ": tile steps must be >= 1, got " + tileSteps);
+        if (tiles < 1) throw new IllegalArgumentException("CoupledMambaLayer " + name + ": tiles must be >= 1, got " + tiles);
         if (s.lti()) {
             Forward f = forward(inputs);
             try {
@@ -334,12 +358,10 @@ public final class CoupledMambaLayer {
         Backend be = first.backend();
         DType dt = first.dtype();
         int nb = first.dim(0), l = first.dim(1);
-        int steps = Math.min(l, tileSteps);
-        if (steps < l) steps = Math.max(steps, s.convWidth() - 1);
         List<Tensor> outs = new ArrayList<>();
         try (Work w = new Work()) {
             for (int m = 0; m < branches.length; m++) outs.add(be.empty(dt, nb, l, s.dModel()));
-            streamInto(outs, inputs, be, dt, nb, l, Math.max(1, steps), w);
+            streamInto(outs, inputs, be, dt, nb, l, tileBounds(l, tiles, s.convWidth()), w);
             return outs;
         } catch (RuntimeException e) {
             for (Tensor t : outs) t.close();
@@ -347,28 +369,25 @@ public final class CoupledMambaLayer {
         }
     }
 
-    private void streamInto(List<Tensor> outs, List<Tensor> inputs, Backend be, DType dt, int nb, int l, int steps, Work w) {
+    private void streamInto(List<Tensor> outs, List<Tensor> inputs, Backend be, DType dt, int nb, int l, int[] bounds, Work w) {
         int mCount = branches.length, d = s.inner(), n = s.dState(), r = s.dtRank(), dm = s.dModel(), kw = s.convWidth();
-        boolean tiled = steps < l;
+        boolean tiled = bounds.length > 2;
         Tensor a = w.keep(be.empty(dt, mCount, d, n)), dskip = w.keep(be.empty(dt, mCount, d));
         for (int m = 0; m < mCount; m++) {
             be.activationForward(Activation.NEG_EXP, a.select(m), branches[m].aLog.value());
             be.copy(dskip.select(m), branches[m].dSkip.value());
         }
-        // carried from tile to tile: the conv's last K - 1 inputs per modality, the scan state (one
-        // shared state when coupled, one per chain otherwise), read from `state` and written to `next`
+        // carried from tile to tile: the conv's last K - 1 inputs per modality, and the scan state (one
+        // shared state when coupled, one per chain otherwise), read and overwritten in place by each tile
         int chains = s.coupled() ? 1 : mCount;
-        Tensor[] history = new Tensor[mCount], state = new Tensor[chains], next = new Tensor[chains];
+        Tensor[] history = new Tensor[mCount], state = new Tensor[chains];
         if (tiled) {
             for (int m = 0; m < mCount && kw > 1; m++) history[m] = w.keep(be.empty(dt, nb, kw - 1, d));
-            for (int c = 0; c < chains; c++) {
-                state[c] = w.keep(be.empty(dt, nb, d, n));
-                next[c] = w.keep(be.empty(dt, nb, d, n));
-            }
+            for (int c = 0; c < chains; c++) state[c] = w.keep(be.empty(dt, nb, d, n));
         }
-        for (int t0 = 0; t0 < l; t0 += steps) {
-            int c = Math.min(steps, l - t0);
-            boolean firstTile = t0 == 0, lastTile = t0 + c == l;
+        for (int i = 0; i + 1 < bounds.length; i++) {
+            int t0 = bounds[i], c = bounds[i + 1] - t0;
+            boolean firstTile = i == 0, lastTile = i + 2 == bounds.length;
             try (Work tw = new Work()) {
                 Tensor u = tw.keep(be.empty(dt, mCount, nb, c, d)), pre = tw.keep(be.empty(dt, mCount, nb, c, d));
                 Tensor z = tw.keep(be.empty(dt, mCount, nb, c, d));
@@ -402,12 +421,7 @@ public final class CoupledMambaLayer {
                 for (int ch = 0; ch < chains; ch++) {
                     int m0 = s.coupled() ? 0 : ch, count = s.coupled() ? mCount : 1;
                     ScanInputs in = scanInputs(u, pre, z, a, bm, cm, dskip, m0, count, tiled && !firstTile ? state[ch] : null);
-                    be.coupledScanInference(in, o.narrow(m0, count), tiled && !lastTile ? next[ch] : null);
-                }
-                for (int ch = 0; ch < chains && tiled; ch++) {
-                    Tensor t = state[ch];
-                    state[ch] = next[ch];
-                    next[ch] = t;
+                    be.coupledScanInference(in, o.narrow(m0, count), tiled && !lastTile ? state[ch] : null);
                 }
                 for (int m = 0; m < mCount; m++) {
                     residual(branches[m], o.select(m), res[m]);

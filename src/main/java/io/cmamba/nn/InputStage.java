@@ -20,13 +20,13 @@ public final class InputStage {
     }
 
     /**
-     * What the backward needs. features and lengths belong to the caller; projected [B, L_m, dModel]
-     * and pooled [B, L, dModel] (the stage's output) are owned and freed by close.
+     * What the backward needs: features and lengths (the caller's) and pooled [B, L, dModel] (the
+     * stage's output, owned and freed by close). The projection [B, L_m, dModel] is freed as soon as it
+     * is pooled: its backward needs the features and the pooling's gradient, not its output.
      */
-    public record Saved(Tensor features, Tensor lengths, Tensor projected, Tensor pooled) implements AutoCloseable {
+    public record Saved(Tensor features, Tensor lengths, Tensor pooled) implements AutoCloseable {
         @Override
         public void close() {
-            projected.close();
             pooled.close();
         }
     }
@@ -36,19 +36,21 @@ public final class InputStage {
         if (features.rank() != 3)
             throw new IllegalArgumentException("InputStage " + proj.weight.name() + ": expected features [B, L, " + proj.in + "], got " + features.shape());
         Backend be = features.backend();
-        try (Work w = new Work()) {
-            Tensor projected = w.keep(proj.forward(features, null));
-            Tensor pooled = w.keep(be.empty(features.dtype(), features.dim(0), length, proj.out));
+        Tensor pooled = be.empty(features.dtype(), features.dim(0), length, proj.out);
+        try (Tensor projected = proj.forward(features, null)) {
             be.lengthPoolForward(pooled, projected, lengths);
-            w.release();
-            return new Saved(features, lengths, projected, pooled);
+            return new Saved(features, lengths, pooled);
+        } catch (RuntimeException e) {
+            pooled.close();
+            throw e;
         }
     }
 
     /** Overwrites the projection's gradients from dL/dpooled [B, L, dModel]; the features get no gradient. */
     public void backward(Saved s, Tensor dPooled) {
         Backend be = dPooled.backend();
-        try (Tensor dProjected = be.empty(dPooled.dtype(), s.projected().shape().dims())) {
+        Tensor f = s.features();
+        try (Tensor dProjected = be.empty(dPooled.dtype(), f.dim(0), f.dim(1), proj.out)) {
             be.lengthPoolBackward(dProjected, dPooled, s.lengths());
             proj.backward(s.features(), dProjected, false);
         }

@@ -144,6 +144,8 @@ public interface Backend extends AutoCloseable {
     /**
      * The forward for inference: the same outputs, with nothing kept for a backward (a backend may
      * then skip the chunk-boundary states, [B, L / 16, D, N], the largest thing the forward writes).
+     * finalState may be in.initialState() itself: each (b, d) row is read before it is overwritten,
+     * so that a sequence streamed in pieces carries one state buffer.
      */
     default void coupledScanInference(ScanInputs in, Tensor out, Tensor finalState) {
         coupledScanForward(in, out, finalState).close();

@@ -76,63 +76,88 @@ class CoupledMambaLayerTest {
     }
 
     /**
-     * Streamed inference equals the per-time-step reference at every tile size: the scan state and the
-     * conv's last K - 1 inputs carry over from tile to tile (tiles below K - 1 steps are raised to it;
-     * the last tile may be shorter). The time-invariant layer runs whole.
+     * Streamed inference equals the per-time-step reference for every tile count: the scan state and
+     * the conv's last K - 1 inputs carry over from tile to tile (21 steps: 2 tiles of 8 and 13 on whole
+     * chunks, 3 to 7 tiles of 3 to 7 steps; more than 7 tiles would be shorter than K - 1 and are
+     * capped). The time-invariant layer runs whole.
      */
     @Test
-    void streamedInferenceMatchesReferenceAtEveryTileSize() {
+    void streamedInferenceMatchesReferenceForEveryTileCount() {
         Random rnd = random("CoupledMambaLayerTest.infer");
+        int len = 21;
         MambaSettings[] all = {settings(true, false, false), settings(false, false, true), settings(true, true, false)};
         for (MambaSettings s : all) {
             List<Parameter> ps = new ArrayList<>();
             CoupledMambaLayer layer = new CoupledMambaLayer(init(rnd.nextLong(), ps), "layers.0", M, s);
             NnTesting.randomise(ps, rnd);
-            double[][] r = randomInputs(rnd, M);
-            double[][] ref = NnReference.coupledLayer(values(ps), "layers.0", r, NB, L, s);
-            for (int steps : new int[]{1, 3, 4, 5, L, 100}) {
-                List<Tensor> in = tensors(r);
-                List<Tensor> outs = layer.infer(in, steps);
+            double[][] r = new double[M][];
+            for (int m = 0; m < M; m++) r[m] = gaussian(rnd, NB * len * DM);
+            double[][] ref = NnReference.coupledLayer(values(ps), "layers.0", r, NB, len, s);
+            for (int tiles : new int[]{1, 2, 3, 4, 5, 7, 100}) {
+                List<Tensor> in = new ArrayList<>();
+                for (double[] x : r) in.add(f64(x, NB, len, DM));
+                List<Tensor> outs = layer.infer(in, tiles);
                 try {
                     for (int m = 0; m < M; m++) {
-                        assertArrayEquals(new int[]{NB, L, DM}, outs.get(m).shape().dims());
-                        assertClose(outs.get(m).toDoubles(), ref[m], F64_TOL, label(s) + ", tiles of " + steps + ", modality " + m);
+                        assertArrayEquals(new int[]{NB, len, DM}, outs.get(m).shape().dims());
+                        assertClose(outs.get(m).toDoubles(), ref[m], F64_TOL, label(s) + ", " + tiles + " tiles, modality " + m);
                         assertClose(in.get(m).toDoubles(), r[m], 0, "the input is left as it was");
                     }
                 } finally {
                     for (Tensor t : outs) t.close();
                 }
             }
-            assertRejected(() -> layer.infer(tensors(r), 0), "tile steps must be >= 1");
+            assertRejected(() -> layer.infer(tensors(randomInputs(rnd, M)), 0), "tiles must be >= 1");
         }
     }
 
-    /** The tile policy: whole sequences while small; otherwise equal tiles whose intermediates fit the budget. */
+    /** Tile boundaries: increasing, each tile at least K - 1 steps, on whole scan chunks from 16 steps a tile. */
+    @Test
+    void tileBoundsCoverTheSequence() {
+        assertArrayEquals(new int[]{0, 16, 32, 50}, CoupledMambaLayer.tileBounds(50, 3, 4));
+        assertArrayEquals(new int[]{0, 680, 1368, 2048}, CoupledMambaLayer.tileBounds(2048, 3, 4));
+        assertArrayEquals(new int[]{0, 3, 6, 10}, CoupledMambaLayer.tileBounds(10, 5, 4));   // capped at L / (K - 1) tiles
+        assertArrayEquals(new int[]{0, 7}, CoupledMambaLayer.tileBounds(7, 1, 4));
+        for (int len : new int[]{1, 2, 3, 17, 50, 99, 1000, 16384})
+            for (int tiles : new int[]{1, 2, 3, 7, 64, 1000})
+                for (int k : new int[]{1, 2, 4, 9}) {
+                    int[] at = CoupledMambaLayer.tileBounds(len, tiles, k);
+                    String what = "L " + len + ", " + tiles + " tiles, K " + k + ": " + java.util.Arrays.toString(at);
+                    assertEquals(0, at[0], what);
+                    assertEquals(len, at[at.length - 1], what);
+                    assertTrue(at.length - 1 <= tiles, what);
+                    for (int i = 0; i + 1 < at.length; i++) {
+                        assertTrue(at[i + 1] > at[i], what);
+                        if (at.length > 2) assertTrue(at[i + 1] - at[i] >= k - 1, what + ": a tile shorter than K - 1");
+                        assertTrue(at[i + 1] - at[i] <= (len + at.length - 2) / (at.length - 1) + 8, what + ": a tile far past its share");
+                    }
+                }
+    }
+
+    /** The tile policy: whole sequences while small; otherwise tiles whose intermediates fit the budget, give or take a chunk. */
     @Test
     void inferenceTilesKeepTheirIntermediatesWithinTheBudget() {
         MambaSettings s = new MambaSettings(128, 256, 64, 8, 4, false, true, false);
         CoupledMambaLayer layer = new CoupledMambaLayer(init(1, new ArrayList<>()), "layers.0", 3, s);
-        assertEquals(64, layer.inferenceTileSteps(8, 64, 4));
-        assertEquals(256, layer.inferenceTileSteps(8, 256, 4));
+        assertEquals(1, layer.inferenceTiles(8, 64, 4));
+        assertEquals(1, layer.inferenceTiles(8, 256, 4));
         long perToken = layer.tileBytesPerToken(4);
         int[][] sizes = {{8, 2048}, {8, 16384}, {1024, 50}, {1, 1 << 20}, {4096, 3}, {3, 777_777}};
         for (int[] bl : sizes) {
             int b = bl[0], l = bl[1];
-            int steps = layer.inferenceTileSteps(b, l, 4);
+            int tiles = layer.inferenceTiles(b, l, 4);
+            int[] at = CoupledMambaLayer.tileBounds(l, tiles, 4);
             long budget = Math.max(CoupledMambaLayer.TILE_FLOOR_BYTES, CoupledMambaLayer.TILE_FACTOR * 2L * 3 * b * l * 128 * 4);
-            String what = "batch " + b + ", L " + l + ": " + steps + " steps";
-            assertTrue(steps >= 1 && steps <= l, what);
-            if (steps < l) {
-                assertTrue(steps >= 3, what + " (below conv width - 1)");
-                assertTrue(steps == 3 || (long) steps * b * perToken <= budget, what + " exceed the budget " + budget);
-                int tiles = (l + steps - 1) / steps;
-                assertTrue((long) (steps - 1) * tiles < l, what + ": tiles of unequal length");
-            } else {
-                // a sequence of at most K - 1 steps is one tile whatever its size: tiles are cut along time only
-                assertTrue(l <= 3 || (long) l * b * perToken <= budget, what + ": the whole sequence does not fit " + budget);
-            }
+            String what = "batch " + b + ", L " + l + ": " + tiles + " tiles";
+            assertTrue(tiles >= 1 && tiles <= l, what);
+            int longest = 0;
+            for (int i = 0; i + 1 < at.length; i++) longest = Math.max(longest, at[i + 1] - at[i]);
+            // tiles are cut along time only, and never below K - 1 steps
+            if (longest > 3) assertTrue((long) (longest - 8) * b * perToken <= budget, what + ": a tile of " + longest + " steps exceeds the budget " + budget);
+            if (tiles > 1) assertTrue((long) l * b * perToken > budget, what + ": tiled although the whole sequence fits");
         }
-        assertTrue(layer.inferenceTileSteps(8, 2048, 4) < 2048, "L 2048 at batch 8 is streamed");
+        assertTrue(layer.inferenceTiles(8, 2048, 4) > 1, "L 2048 at batch 8 is streamed");
+        assertEquals(3, layer.inferenceTiles(1024, 50, 4), "the paper's setting");
     }
 
     /** The reference's coupling is not idle: the same parameters give other outputs uncoupled. */
