@@ -163,7 +163,8 @@ public final class FusionReport {
 
     /**
      * fusion-bench.csv, fusion-bench.json (device, settings, the joined files, rows, summary, target checks),
-     * speed.png, train-speed.png and (when any peak was measured) memory.png. A machine without the font
+     * speed.png, train-speed.png and (when any peak was measured) memory.png (training step) and
+     * memory-inference.png. A machine without the font
      * libraries Java2D needs cannot draw the PNGs: that is reported on {@code log}, the tables are written
      * anyway, and {@code cmamba bench --join-only} re-draws them elsewhere. Returns whether the plots were drawn.
      */
@@ -188,6 +189,9 @@ public final class FusionReport {
             if (rows.stream().anyMatch(r -> Double.isFinite(r.trainPeakMiB())))
                 chart(dir.resolve("memory.png"), "Peak device memory against sequence length (" + device + ")",
                         "MiB (training step)", rows, Row::trainPeakMiB);
+            if (rows.stream().anyMatch(r -> Double.isFinite(r.inferPeakMiB())))
+                chart(dir.resolve("memory-inference.png"), "Peak device memory in inference against sequence length (" + device + ")",
+                        "MiB (inference)", rows, Row::inferPeakMiB);
             return true;
         } catch (RuntimeException | Error e) { // a missing font library surfaces as an Error from Java2D
             log.println("could not draw the plots here (" + e + "); the tables are written: re-draw them with "

@@ -186,6 +186,6 @@ class FusionReportTest {
         assertEquals(FusionReport.csv(rows), Files.readString(dir.resolve("fusion-bench.csv")));
         String json = Files.readString(dir.resolve("fusion-bench.json"));
         assertTrue(json.contains("\"joined\"") && json.contains("peer.csv") && json.contains("\"targets\"") && json.contains("PASS"), json);
-        for (String png : List.of("speed.png", "train-speed.png", "memory.png")) assertTrue(Files.size(dir.resolve(png)) > 1000, png);
+        for (String png : List.of("speed.png", "train-speed.png", "memory.png", "memory-inference.png")) assertTrue(Files.size(dir.resolve(png)) > 1000, png);
     }
 }
