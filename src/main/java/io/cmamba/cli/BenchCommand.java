@@ -172,8 +172,10 @@ final class BenchCommand implements Callable<Integer> {
         for (String line : FusionReport.summary(rows)) main.out.println(line);
         for (String line : FusionReport.targetLines(rows)) main.out.println(line);
         boolean memory = rows.stream().anyMatch(r -> Double.isFinite(r.trainPeakMiB()));
+        boolean inferMemory = rows.stream().anyMatch(r -> Double.isFinite(r.inferPeakMiB()));
         main.out.println("wrote " + dir.resolve("fusion-bench.csv") + ", fusion-bench.json"
-                + (drawn ? ", speed.png, train-speed.png" + (memory ? ", memory.png" : "") : " (no plots)"));
+                + (drawn ? ", speed.png, train-speed.png" + (memory ? ", memory.png" : "") + (inferMemory ? ", memory-inference.png" : "")
+                : " (no plots)"));
     }
 
     private void writeThroughput(Path dir, List<FusionReport.ThroughputRow> rows) throws java.io.IOException {
