@@ -362,6 +362,10 @@ def setup(args):
     for m in args.models:
         if m not in MODELS:
             sys.exit(f"--models: unknown model {m!r}; known: {', '.join(MODELS)}")
+    args.every_length = [m.strip() for m in args.every_length.split(",") if m.strip()]
+    for m in args.every_length:
+        if m not in args.models:
+            sys.exit(f"--every-length: {m!r} is not among --models ({', '.join(args.models)})")
     if args.repeats < 1:
         sys.exit(f"--repeats must be >= 1, got {args.repeats}")
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -393,6 +397,9 @@ def main(argv=None):
     p.add_argument("--budget-s", type=float, default=4.0,
                    help="seconds of timed runs per phase; a model whose one step took over half of it is skipped at longer L")
     p.add_argument("--deadline-s", type=float, default=0, help="stop measuring after this many seconds (0: never)")
+    p.add_argument("--every-length", default="",
+                   help="comma list of models measured at every length, past the budget and the deadline "
+                        "(the reference a target check needs at each L)")
     args = p.parse_args(argv)
     device = setup(args)
     lengths = args.lengths or ([64 << i for i in range(9)] if device.type == "cuda" else [16, 32, 64])
@@ -405,7 +412,8 @@ def main(argv=None):
     rows, skip = [], {}
     for length in lengths:
         for name in args.models:
-            if name not in skip and args.deadline_s > 0 and time.perf_counter() - t_start > args.deadline_s:
+            always = name in args.every_length
+            if not always and name not in skip and args.deadline_s > 0 and time.perf_counter() - t_start > args.deadline_s:
                 skip[name] = f"not run: the {args.deadline_s:g} s deadline had passed"
             if name in skip:
                 r = dict(model=name, length=length, batch=args.batch, infer_ms=math.nan, train_ms=math.nan,
@@ -414,7 +422,7 @@ def main(argv=None):
                 r, slowest = measure(name, args, length, device)
                 if math.isinf(slowest):
                     skip[name] = f"not run: failed at L {length}"
-                elif slowest > args.budget_s / 2:
+                elif slowest > args.budget_s / 2 and not always:
                     skip[name] = f"not run: one step took {slowest:.1f} s at L {length} (budget {args.budget_s:g} s)"
             rows.append(r)
             print(f"{r['model']:<30} L {length:6d}  infer {r['infer_ms']:9.3f} ms  train {r['train_ms']:9.3f} ms  "
