@@ -125,10 +125,11 @@ public final class CoupledMambaLayer {
 
     /**
      * The layer's saved activations, returned by {@link #forward} and taken by {@link #backward};
-     * close frees every tensor it allocated (the inputs stay the caller's). Stacked tensors:
-     * u, z, o [M, B, L, D]; A [M, D, N]; Dskip [M, D]; selective: deltaPre [M, B, L, D], B and C
-     * [M, B, L, N]; time-invariant: delta [M, D], B and C [M, N], kernel [M, M, D, L] (uncoupled:
-     * [M, 1, D, L]), y and silu(z) [M, B, L, D].
+     * close frees every tensor it allocated (the inputs stay the caller's). Per modality x, the conv
+     * output and (selective) dtr; stacked: o [M, B, L, D], A [M, D, N], Dskip [M, D]; selective: B and C
+     * [M, B, L, N] and the scan's chunk states (u, deltaPre and z are freed after the scan and recomputed
+     * by the backward, as is every norm output); time-invariant: u and z [M, B, L, D], delta [M, D], B
+     * and C [M, N], kernel [M, M, D, L] (uncoupled: [M, 1, D, L]), y and silu(z) [M, B, L, D].
      */
     public final class Forward implements AutoCloseable {
         private final Work work = new Work();
