@@ -540,6 +540,12 @@ public final class CudaBackend implements Backend {
         CudaNorm.rmsNormBackward(this, dx, dgamma, dout, x, rstd, gamma);
     }
 
+    /** Device memory is the scarce resource: layers recompute what is cheap in the backward. */
+    @Override
+    public boolean recomputesActivations() {
+        return true;
+    }
+
     // ---------------------------------------------------------------- conv1d
 
     @Override

@@ -97,6 +97,7 @@ public final class CoupledMambaLayer {
     private final MambaSettings s;
     private final Branch[] branches;
     private final String name;
+    private Boolean recompute;   // null: the backend's choice (Backend.recomputesActivations)
 
     /** Creates the parameters of every modality, modality 0 first, from the initialiser's generator. */
     public CoupledMambaLayer(Init init, String name, int modalities, MambaSettings settings) {
@@ -115,9 +116,23 @@ public final class CoupledMambaLayer {
         return s;
     }
 
+    /**
+     * Whether a training pass frees the norm outputs (and, selective, u, deltaPre and z) for the backward
+     * to recompute: true, false, or null for the backend's choice ({@link Backend#recomputesActivations}).
+     * The gradients are the same either way.
+     */
+    public void recompute(Boolean recompute) {
+        this.recompute = recompute;
+    }
+
+    private boolean recomputes(Backend be) {
+        return recompute != null ? recompute : be.recomputesActivations();
+    }
+
     /** Per modality m: what its backward needs besides the stacked tensors. */
     private static final class BranchSaved {
         Tensor input;          // r^m [B, L, dModel] (the caller's)
+        Norm.Saved norm;       // norm(r^m) and its statistics, unless the backward recomputes them
         Tensor x;              // conv input [B, L, D]
         Tensor xc;             // conv output before SiLU [B, L, D]
         Tensor dtr;            // [B, L, R] (selective)
@@ -126,10 +141,11 @@ public final class CoupledMambaLayer {
     /**
      * The layer's saved activations, returned by {@link #forward} and taken by {@link #backward};
      * close frees every tensor it allocated (the inputs stay the caller's). Per modality x, the conv
-     * output and (selective) dtr; stacked: o [M, B, L, D], A [M, D, N], Dskip [M, D]; selective: B and C
-     * [M, B, L, N] and the scan's chunk states (u, deltaPre and z are freed after the scan and recomputed
-     * by the backward, as is every norm output); time-invariant: u and z [M, B, L, D], delta [M, D], B
-     * and C [M, N], kernel [M, M, D, L] (uncoupled: [M, 1, D, L]), y and silu(z) [M, B, L, D].
+     * output, the norm output (unless recomputed) and (selective) dtr; stacked: o [M, B, L, D], A
+     * [M, D, N], Dskip [M, D]; selective: B and C [M, B, L, N], the scan's chunk states, and u, deltaPre
+     * and z [M, B, L, D] unless the backward recomputes them ({@link #recompute}); time-invariant: u and
+     * z [M, B, L, D], delta [M, D], B and C [M, N], kernel [M, M, D, L] (uncoupled: [M, 1, D, L]), y and
+     * silu(z) [M, B, L, D].
      */
     public final class Forward implements AutoCloseable {
         private final Work work = new Work();
@@ -215,9 +231,10 @@ public final class CoupledMambaLayer {
             BranchSaved sv = f.br[m] = new BranchSaved();
             sv.input = inputs.get(m);
             sv.x = w.keep(be.empty(dt, nb, l, d));
-            try (Norm.Saved nrm = b.norm.forward(sv.input)) {   // recomputed by the backward
-                inProjections(b, nrm.out(), sv.x, f.z.select(m));
-            }
+            Norm.Saved nrm = w.keep(b.norm.forward(sv.input));
+            inProjections(b, nrm.out(), sv.x, f.z.select(m));
+            if (recomputes(be)) w.closeNow(nrm);
+            else sv.norm = nrm;
             sv.xc = w.keep(b.conv.forward(sv.x));
             be.activationForward(Activation.SILU, f.u.select(m), sv.xc);
             be.activationForward(Activation.NEG_EXP, f.a.select(m), b.aLog.value());
@@ -235,10 +252,12 @@ public final class CoupledMambaLayer {
             forwardConvolution(f, be, dt, nb, l);
         } else {
             forwardScan(f, be);
-            // the backward recomputes u (SiLU of the conv output), deltaPre (dt_proj of dtr) and z (in_proj
-            // of the norm): 3 of the 5 [M, B, L, D] tensors a training step would otherwise hold per layer
-            w.closeNow(f.u, f.deltaPre, f.z);
-            f.u = f.deltaPre = f.z = null;
+            if (recomputes(be)) {
+                // the backward recomputes u (SiLU of the conv output), deltaPre (dt_proj of dtr) and z (in_proj
+                // of the norm): 3 of the 5 [M, B, L, D] tensors a training step would otherwise hold per layer
+                w.closeNow(f.u, f.deltaPre, f.z);
+                f.u = f.deltaPre = f.z = null;
+            }
         }
         for (int m = 0; m < mCount; m++) {
             Tensor out = w.keep(be.empty(dt, nb, l, s.dModel()));
@@ -514,18 +533,20 @@ public final class CoupledMambaLayer {
                 be.copy(dO.select(m), dom);
             }
         }
-        // what the forward did not keep: every modality's norm output, and in selective mode u, deltaPre and z
+        // what the forward did not keep (Backend.recomputesActivations): every modality's norm output, and
+        // in selective mode u, deltaPre and z
         Norm.Saved[] norms = new Norm.Saved[mCount];
-        Tensor u = f.u, pre = null, z = f.z;
-        if (!s.lti()) {
+        Tensor u = f.u, pre = f.deltaPre, z = f.z;
+        boolean again = u == null;
+        if (again) {
             u = w.keep(be.empty(dt, mCount, nb, l, d));
             pre = w.keep(be.empty(dt, mCount, nb, l, d));
             z = w.keep(be.empty(dt, mCount, nb, l, d));
         }
         for (int m = 0; m < mCount; m++) {
             Branch b = branches[m];
-            norms[m] = w.keep(b.norm.forward(f.br[m].input));
-            if (s.lti()) continue;
+            norms[m] = f.br[m].norm != null ? f.br[m].norm : w.keep(b.norm.forward(f.br[m].input));
+            if (!again) continue;
             be.gemm(false, true, 1, norms[m].out(), b.inProj.weight.value().narrow(d, d), 0, z.select(m));
             be.activationForward(Activation.SILU, u.select(m), f.br[m].xc);
             b.dtProj.forward(f.br[m].dtr, pre.select(m));
@@ -548,7 +569,7 @@ public final class CoupledMambaLayer {
                             new ScanGrads(du.narrow(m, 1), dDeltaPre.narrow(m, 1), dz.narrow(m, 1), dA.narrow(m, 1),
                                     dB.narrow(m, 1), dC.narrow(m, 1), dDskip.narrow(m, 1), null));
             }
-            w.closeNow(pre, z);
+            if (again) w.closeNow(pre, z);
         }
         for (int m = 0; m < mCount; m++) {
             Branch b = branches[m];
@@ -587,7 +608,7 @@ public final class CoupledMambaLayer {
                 dInputs.add(dIn);
                 be.axpby(dIn, 1, dIn, 1, dOutputs.get(m)); // the residual path
             }
-            w.closeNow(norms[m]);
+            if (f.br[m].norm == null) w.closeNow(norms[m]);
         }
     }
 

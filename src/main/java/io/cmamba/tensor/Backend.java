@@ -18,6 +18,15 @@ public interface Backend extends AutoCloseable {
     /** "cpu" or "cuda:0" and so on. */
     String name();
 
+    /**
+     * Whether layers free what their backward can recompute cheaply (norm outputs, activations, small
+     * projections) instead of keeping it from the forward: true where memory is the scarce resource (a
+     * GPU), false where time is (host memory; the CPU backend keeps everything).
+     */
+    default boolean recomputesActivations() {
+        return false;
+    }
+
     /** Element types this backend stores. */
     boolean supports(DType dtype);
 

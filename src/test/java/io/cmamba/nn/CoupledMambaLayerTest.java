@@ -198,11 +198,17 @@ class CoupledMambaLayerTest {
     @Test
     void gradientsOfInputsAndEveryParameter() {
         Random rnd = random("CoupledMambaLayerTest.gradients");
-        for (MambaSettings s : new MambaSettings[]{settings(true, false, false), settings(false, false, true),
-                settings(true, true, true), settings(false, true, false)}) {
+        MambaSettings[] all = {settings(true, false, false), settings(false, false, true), settings(true, true, true),
+                settings(false, true, false), settings(true, false, false), settings(false, false, true)};
+        for (int i = 0; i < all.length; i++) {
+            MambaSettings s = all[i];
             List<Parameter> ps = new ArrayList<>();
             CoupledMambaLayer layer = new CoupledMambaLayer(init(rnd.nextLong(), ps), "layers.1", M, s);
             NnTesting.randomise(ps, rnd);
+            // the backward uses what the forward kept (the CPU's default), or recomputes what it freed (as on a
+            // GPU): the selective settings run both ways
+            boolean recompute = i >= 4;
+            layer.recompute(recompute);
             List<Tensor> in = tensors(randomInputs(rnd, M));
             double[][] w = new double[M][];
             for (int m = 0; m < M; m++) w[m] = gaussian(rnd, NB * L * DM);
@@ -228,8 +234,37 @@ class CoupledMambaLayerTest {
                 }
             }
             for (int m = 0; m < M; m++) assertArrayEquals(before[m], in.get(m).toDoubles(), 0, "the layer changed its input " + m);
-            for (int m = 0; m < M; m++) assertGradient(in.get(m), dIn[m], loss, label(s) + " d input " + m);
-            assertParameterGradients(ps, loss, label(s));
+            String what = label(s) + (recompute ? ", recomputing" : ", keeping");
+            for (int m = 0; m < M; m++) assertGradient(in.get(m), dIn[m], loss, what + " d input " + m);
+            assertParameterGradients(ps, loss, what);
+        }
+    }
+
+    /** Recomputing in the backward or keeping from the forward: the same gradients, every parameter and input. */
+    @Test
+    void recomputingGivesTheSameGradientsAsKeeping() {
+        Random rnd = random("CoupledMambaLayerTest.recompute");
+        for (MambaSettings s : new MambaSettings[]{settings(true, false, false), settings(false, false, true), settings(true, true, false)}) {
+            List<Parameter> ps = new ArrayList<>();
+            CoupledMambaLayer layer = new CoupledMambaLayer(init(rnd.nextLong(), ps), "layers.0", M, s);
+            NnTesting.randomise(ps, rnd);
+            List<Tensor> in = tensors(randomInputs(rnd, M));
+            double[][] w = randomInputs(rnd, M);
+            List<double[]> grads = new ArrayList<>();
+            for (boolean recompute : new boolean[]{false, true}) {
+                layer.recompute(recompute);
+                try (CoupledMambaLayer.Forward f = layer.forward(in)) {
+                    List<Tensor> d = layer.backward(f, tensors(w));
+                    for (Tensor t : d) {
+                        grads.add(t.toDoubles());
+                        t.close();
+                    }
+                }
+                for (Parameter p : ps) grads.add(p.grad().toDoubles());
+            }
+            int half = grads.size() / 2;
+            for (int i = 0; i < half; i++)
+                assertClose(grads.get(half + i), grads.get(i), F64_TOL, label(s) + ": gradient " + i + " recomputed vs kept");
         }
     }
 
