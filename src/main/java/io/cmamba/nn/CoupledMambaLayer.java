@@ -343,7 +343,8 @@ public final class CoupledMambaLayer {
     public static int[] tileBounds(int length, int tiles, int convWidth) {
         int most = Math.max(1, length / Math.max(1, convWidth - 1));
         int k = Math.max(1, Math.min(tiles, most));
-        boolean whole = length / k >= 2 * SCAN_CHUNK_STEPS;
+        // a boundary moves by at most half a chunk, so a tile shrinks by less than a chunk: it stays >= K - 1
+        boolean whole = length / k >= Math.max(2 * SCAN_CHUNK_STEPS, convWidth - 1 + SCAN_CHUNK_STEPS);
         int[] at = new int[k + 1];
         for (int i = 1; i < k; i++) {
             int t = (int) ((long) i * length / k);

@@ -118,9 +118,10 @@ class CoupledMambaLayerTest {
         assertArrayEquals(new int[]{0, 680, 1368, 2048}, CoupledMambaLayer.tileBounds(2048, 3, 4));
         assertArrayEquals(new int[]{0, 3, 6, 10}, CoupledMambaLayer.tileBounds(10, 5, 4));   // capped at L / (K - 1) tiles
         assertArrayEquals(new int[]{0, 7}, CoupledMambaLayer.tileBounds(7, 1, 4));
-        for (int len : new int[]{1, 2, 3, 17, 50, 99, 1000, 16384})
+        assertArrayEquals(new int[]{0, 17, 34}, CoupledMambaLayer.tileBounds(34, 2, 18));  // rounding to 16 would leave 16 < K - 1
+        for (int len : new int[]{1, 2, 3, 17, 34, 50, 99, 1000, 16384})
             for (int tiles : new int[]{1, 2, 3, 7, 64, 1000})
-                for (int k : new int[]{1, 2, 4, 9}) {
+                for (int k : new int[]{1, 2, 4, 9, 13, 18, 25}) {
                     int[] at = CoupledMambaLayer.tileBounds(len, tiles, k);
                     String what = "L " + len + ", " + tiles + " tiles, K " + k + ": " + java.util.Arrays.toString(at);
                     assertEquals(0, at[0], what);
