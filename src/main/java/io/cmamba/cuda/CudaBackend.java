@@ -568,17 +568,19 @@ public final class CudaBackend implements Backend {
 
     @Override
     public Saved coupledScanForward(ScanInputs in, Tensor out, Tensor finalState) {
-        own(in.u(), in.deltaPre(), in.z(), in.A(), in.B(), in.C(), in.Dskip(), in.lengths(), in.initialState(), out, finalState);
-        OpChecks.scanOutputs(in, out, finalState);
-        return CudaScan.forward(this, in, out, finalState, true);
+        return scanForward(in, out, finalState, true);
     }
 
     /** No chunk states are written (the kernel's n_saved is 0). */
     @Override
     public void coupledScanInference(ScanInputs in, Tensor out, Tensor finalState) {
+        scanForward(in, out, finalState, false).close();
+    }
+
+    private Saved scanForward(ScanInputs in, Tensor out, Tensor finalState, boolean keepStates) {
         own(in.u(), in.deltaPre(), in.z(), in.A(), in.B(), in.C(), in.Dskip(), in.lengths(), in.initialState(), out, finalState);
         OpChecks.scanOutputs(in, out, finalState);
-        CudaScan.forward(this, in, out, finalState, false).close();
+        return CudaScan.forward(this, in, out, finalState, keepStates);
     }
 
     @Override

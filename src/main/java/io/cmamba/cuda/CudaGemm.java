@@ -140,8 +140,9 @@ public final class CudaGemm implements AutoCloseable {
             int status = cublasSgemm_v2(handle, transB ? CUBLAS_OP_T : CUBLAS_OP_N, transA ? CUBLAS_OP_T : CUBLAS_OP_N,
                     d.n(), d.m(), d.k(), alphaHost, new DeviceFloats(CudaStorage.address(b)), d.ldb(),
                     new DeviceFloats(CudaStorage.address(a)), d.lda(), betaHost, new DeviceFloats(CudaStorage.address(c)), d.n());
-            checkBlas(status, "cublasSgemm_v2", "computing C " + c.shape() + " = op(A " + a.shape() + (transA ? "^T" : "")
-                    + ") op(B " + b.shape() + (transB ? "^T" : "") + ")");
+            if (status != CUBLAS_STATUS_SUCCESS)   // the message only on failure: this is every GEMM's path
+                checkBlas(status, "cublasSgemm_v2", "computing C " + c.shape() + " = op(A " + a.shape() + (transA ? "^T" : "")
+                        + ") op(B " + b.shape() + (transB ? "^T" : "") + ")");
         });
         if (CudaFunction.SYNC_EACH_LAUNCH) backend.stream().synchronize();
     }

@@ -30,7 +30,7 @@ import java.util.List;
  * Parameter names (checkpoint keys) are {@code input.{m}.proj.*}, {@code layers.{i}.mod.{m}.*} (see
  * {@link CoupledMambaLayer}) and {@code head.*} (see {@link FusionHead}), in that order.
  */
-public final class CoupledMambaModel implements FusionModel {
+public final class CoupledMambaModel extends PassModel {
     private final ModelConfig config;
     private final Backend backend;
     private final DType dtype;
@@ -128,34 +128,20 @@ public final class CoupledMambaModel implements FusionModel {
         }
     }
 
-    @Override
-    public Forward forward(ModelInput input) {
-        return run(input, false);
-    }
-
     /**
-     * Each layer keeps only its outputs, the previous layer (or the input stages) is freed once it has
-     * run, and a selective layer streams the sequence in tiles when its intermediates would exceed
-     * {@link CoupledMambaLayer#inferenceTiles}'s budget.
+     * The forward pass. For {@code inference} each layer keeps only its outputs ({@link CoupledMambaLayer#infer}:
+     * a selective layer streams the sequence in tiles when its intermediates would exceed its budget), and
+     * the previous layer (or the input stages) is freed once it has run.
      */
     @Override
-    public Tensor predict(ModelInput input) {
-        try (Pass p = run(input, true)) {
-            return Models.copyOf(backend, p.output());
-        }
-    }
-
-    /** The forward pass; for {@code inference}, freeing each layer's activations as the next one runs. */
-    private Pass run(ModelInput input, boolean inference) {
+    Pass run(ModelInput input, boolean inference) {
         Models.checkInput(config, backend, dtype, input);
         Pass p = new Pass();
         try {
             List<Tensor> r = p.runInputs(inputs, input);
             for (int i = 0; i < layers.length; i++) {
                 if (inference) {
-                    Tensor first = r.get(0);
-                    int tiles = layers[i].inferenceTiles(first.dim(0), first.dim(1), dtype.bytes);
-                    p.streamed.set(i, layers[i].infer(r, tiles));
+                    p.streamed.set(i, layers[i].infer(r));
                     p.freeBefore(i);
                     r = p.streamed.get(i);
                 } else {

@@ -26,7 +26,7 @@ import java.util.List;
  * <p>Parameter names: {@code input.{m}.proj.*}, {@code layers.{i}.mod.{m}.*} (see
  * {@link CrossAttentionBlock}), {@code head.*}.
  */
-public final class CrossAttentionModel implements FusionModel {
+public final class CrossAttentionModel extends PassModel {
     private final ModelConfig config;
     private final Backend backend;
     private final DType dtype;
@@ -144,24 +144,12 @@ public final class CrossAttentionModel implements FusionModel {
         return c;
     }
 
-    @Override
-    public Forward forward(ModelInput input) {
-        return run(input, false);
-    }
-
     /**
-     * Each block keeps only its output, and the previous layer's blocks and contexts (or the input
-     * stages) are freed once the layer has run.
+     * The forward pass. For {@code inference} each block keeps only its output, and the previous layer's
+     * blocks and contexts (or the input stages) are freed once the layer has run.
      */
     @Override
-    public Tensor predict(ModelInput input) {
-        try (Pass p = run(input, true)) {
-            return Models.copyOf(backend, p.output());
-        }
-    }
-
-    /** The forward pass; for {@code inference}, freeing each layer's activations as the next one runs. */
-    private Pass run(ModelInput input, boolean inference) {
+    Pass run(ModelInput input, boolean inference) {
         Models.checkInput(config, backend, dtype, input);
         Pass p = new Pass();
         try {

@@ -269,11 +269,14 @@ public final class CoupledMambaLayer {
 
     /** x and z from the two row blocks of in_proj's weight (no [B, L, 2D] tensor and no split copies). */
     private void inProjections(Branch b, Tensor normOut, Tensor x, Tensor z) {
-        Backend be = normOut.backend();
-        Tensor w = b.inProj.weight.value();
+        normOut.backend().gemm(false, true, 1, normOut, b.inProj.weight.value().narrow(0, s.inner()), 0, x);
+        zProjection(b, normOut, z);
+    }
+
+    /** z alone, from in_proj's second row block (the backward recomputes it). */
+    private void zProjection(Branch b, Tensor normOut, Tensor z) {
         int d = s.inner();
-        be.gemm(false, true, 1, normOut, w.narrow(0, d), 0, x);
-        be.gemm(false, true, 1, normOut, w.narrow(d, d), 0, z);
+        normOut.backend().gemm(false, true, 1, normOut, b.inProj.weight.value().narrow(d, d), 0, z);
     }
 
     /** dtr, B and C from the three row blocks of x_proj's weight, then deltaPre = dt_proj(dtr). */
@@ -354,6 +357,13 @@ public final class CoupledMambaLayer {
         return at;
     }
 
+    /** {@link #infer(List, int)} with the tiles of {@link #inferenceTiles} for the inputs' batch, length and type. */
+    public List<Tensor> infer(List<Tensor> inputs) {
+        checkInputs(inputs);
+        Tensor first = inputs.get(0);
+        return inferChecked(inputs, inferenceTiles(first.dim(0), first.dim(1), first.dtype().bytes));
+    }
+
     /**
      * Inference: r^m after the layer, [B, L, dModel] per modality (new tensors; the caller closes
      * them), with nothing kept for a backward. The selective layer streams the sequence in
@@ -366,6 +376,10 @@ public final class CoupledMambaLayer {
      */
     public List<Tensor> infer(List<Tensor> inputs, int tiles) {
         checkInputs(inputs);
+        return inferChecked(inputs, tiles);
+    }
+
+    private List<Tensor> inferChecked(List<Tensor> inputs, int tiles) {
         if (tiles < 1) throw new IllegalArgumentException("CoupledMambaLayer " + name + ": tiles must be >= 1, got " + tiles);
         if (s.lti()) {
             Forward f = forward(inputs);
@@ -548,7 +562,7 @@ public final class CoupledMambaLayer {
             Branch b = branches[m];
             norms[m] = f.br[m].norm != null ? f.br[m].norm : w.keep(b.norm.forward(f.br[m].input));
             if (!again) continue;
-            be.gemm(false, true, 1, norms[m].out(), b.inProj.weight.value().narrow(d, d), 0, z.select(m));
+            zProjection(b, norms[m].out(), z.select(m));
             be.activationForward(Activation.SILU, u.select(m), f.br[m].xc);
             b.dtProj.forward(f.br[m].dtr, pre.select(m));
         }

@@ -52,7 +52,7 @@ public final class InputStage {
         Tensor f = s.features();
         try (Tensor dProjected = be.empty(dPooled.dtype(), f.dim(0), f.dim(1), proj.out)) {
             be.lengthPoolBackward(dProjected, dPooled, s.lengths());
-            proj.backward(s.features(), dProjected, false);
+            proj.backward(f, dProjected, false);
         }
     }
 }

@@ -3,7 +3,9 @@ package io.cmamba.nn;
 import io.cmamba.tensor.Tensor;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
+import java.util.function.Predicate;
 
 /**
  * Tensors (and other closeables) a pass allocated: closing frees them in reverse order. A forward
@@ -29,36 +31,19 @@ public final class Work implements AutoCloseable {
      * an inference pass drops a layer's saved activations and keeps its outputs.
      */
     public void closeExcept(List<?> survivors) {
-        List<AutoCloseable> kept = new ArrayList<>(), drop = new ArrayList<>();
-        for (AutoCloseable c : owned) {
-            boolean survives = false;
-            for (Object s : survivors) survives |= s == c;
-            (survives ? kept : drop).add(c);
-        }
-        owned.clear();
-        owned.addAll(drop);
-        try {
-            close();
-        } finally {
-            owned.addAll(kept);
-        }
+        closeWhere(c -> survivors.stream().noneMatch(s -> s == c));
     }
 
     /** Closes the given kept objects now (compared by identity) and forgets them; the others stay kept. */
     public void closeNow(AutoCloseable... items) {
-        List<AutoCloseable> drop = new ArrayList<>();
-        for (AutoCloseable c : items)
-            if (c != null && owned.removeIf(o -> o == c)) drop.add(c);
-        RuntimeException first = null;
-        for (AutoCloseable c : drop) {
-            try {
-                c.close();
-            } catch (Exception e) {
-                if (first == null) first = new IllegalStateException("freeing activations failed", e);
-                else first.addSuppressed(e);
-            }
-        }
-        if (first != null) throw first;
+        closeWhere(c -> Arrays.stream(items).anyMatch(i -> i == c));
+    }
+
+    /** Closes and forgets the kept objects that {@code drop} selects, the last kept first. */
+    private void closeWhere(Predicate<AutoCloseable> drop) {
+        List<AutoCloseable> dropped = new ArrayList<>();
+        owned.removeIf(c -> drop.test(c) && dropped.add(c));
+        closeAll(dropped);
     }
 
     /** Forgets the kept objects without closing them (their ownership has passed on). */
@@ -68,16 +53,22 @@ public final class Work implements AutoCloseable {
 
     @Override
     public void close() {
+        List<AutoCloseable> all = new ArrayList<>(owned);
+        owned.clear();
+        closeAll(all);
+    }
+
+    /** Closes every item, the last first; the first failure is thrown with the others suppressed. */
+    private static void closeAll(List<AutoCloseable> items) {
         RuntimeException first = null;
-        for (int i = owned.size() - 1; i >= 0; i--) {
+        for (int i = items.size() - 1; i >= 0; i--) {
             try {
-                owned.get(i).close();
+                items.get(i).close();
             } catch (Exception e) {
                 if (first == null) first = new IllegalStateException("freeing activations failed", e);
                 else first.addSuppressed(e);
             }
         }
-        owned.clear();
         if (first != null) throw first;
     }
 }

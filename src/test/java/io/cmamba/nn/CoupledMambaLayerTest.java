@@ -32,6 +32,24 @@ class CoupledMambaLayerTest {
         return ts;
     }
 
+    /** A layer with randomised parameters, random inputs r [M][NB * len * DM] and the reference's outputs. */
+    record Case(CoupledMambaLayer layer, List<Parameter> ps, double[][] r, double[][] ref) {
+        static Case random(Random rnd, MambaSettings s, int len) {
+            List<Parameter> ps = new ArrayList<>();
+            CoupledMambaLayer layer = new CoupledMambaLayer(init(rnd.nextLong(), ps), "layers.0", M, s);
+            NnTesting.randomise(ps, rnd);
+            double[][] r = new double[M][];
+            for (int m = 0; m < M; m++) r[m] = gaussian(rnd, NB * len * DM);
+            return new Case(layer, ps, r, NnReference.coupledLayer(values(ps), "layers.0", r, NB, len, s));
+        }
+
+        List<Tensor> inputs(int len) {
+            List<Tensor> ts = new ArrayList<>();
+            for (double[] x : r) ts.add(f64(x, NB, len, DM));
+            return ts;
+        }
+    }
+
     static String label(MambaSettings s) {
         return (s.lti() ? "time-invariant" : "selective") + (s.coupled() ? " coupled" : " uncoupled") + (s.rms() ? " RMSNorm" : " LayerNorm");
     }
@@ -42,15 +60,11 @@ class CoupledMambaLayerTest {
         MambaSettings[] all = {settings(true, false, false), settings(false, false, false), settings(true, true, false),
                 settings(false, true, true), settings(true, false, true)};
         for (MambaSettings s : all) {
-            List<Parameter> ps = new ArrayList<>();
-            CoupledMambaLayer layer = new CoupledMambaLayer(init(rnd.nextLong(), ps), "layers.0", M, s);
-            NnTesting.randomise(ps, rnd);
-            double[][] r = randomInputs(rnd, M);
-            double[][] ref = NnReference.coupledLayer(values(ps), "layers.0", r, NB, L, s);
-            try (CoupledMambaLayer.Forward f = layer.forward(tensors(r))) {
+            Case k = Case.random(rnd, s, L);
+            try (CoupledMambaLayer.Forward f = k.layer().forward(k.inputs(L))) {
                 for (int m = 0; m < M; m++) {
                     assertArrayEquals(new int[]{NB, L, DM}, f.outputs().get(m).shape().dims());
-                    assertClose(f.outputs().get(m).toDoubles(), ref[m], F64_TOL, label(s) + " modality " + m);
+                    assertClose(f.outputs().get(m).toDoubles(), k.ref()[m], F64_TOL, label(s) + " modality " + m);
                 }
             }
         }
@@ -60,15 +74,11 @@ class CoupledMambaLayerTest {
     @Test
     void outputsOnlyPassKeepsOutputsAndRefusesBackward() {
         Random rnd = random("CoupledMambaLayerTest.outputsOnly");
-        MambaSettings s = settings(true, false, false);
-        List<Parameter> ps = new ArrayList<>();
-        CoupledMambaLayer layer = new CoupledMambaLayer(init(rnd.nextLong(), ps), "layers.0", M, s);
-        NnTesting.randomise(ps, rnd);
-        double[][] r = randomInputs(rnd, M);
-        double[][] ref = NnReference.coupledLayer(values(ps), "layers.0", r, NB, L, s);
-        try (CoupledMambaLayer.Forward f = layer.forward(tensors(r))) {
+        Case k = Case.random(rnd, settings(true, false, false), L);
+        CoupledMambaLayer layer = k.layer();
+        try (CoupledMambaLayer.Forward f = layer.forward(k.inputs(L))) {
             f.keepOnlyOutputs();
-            for (int m = 0; m < M; m++) assertClose(f.outputs().get(m).toDoubles(), ref[m], F64_TOL, "modality " + m);
+            for (int m = 0; m < M; m++) assertClose(f.outputs().get(m).toDoubles(), k.ref()[m], F64_TOL, "modality " + m);
             List<Tensor> d = tensors(randomInputs(rnd, M));
             IllegalStateException e = assertThrows(IllegalStateException.class, () -> layer.backward(f, d));
             assertTrue(e.getMessage().contains("kept only its outputs"), e.getMessage());
@@ -87,15 +97,11 @@ class CoupledMambaLayerTest {
         int len = 21;
         MambaSettings[] all = {settings(true, false, false), settings(false, false, true), settings(true, true, false)};
         for (MambaSettings s : all) {
-            List<Parameter> ps = new ArrayList<>();
-            CoupledMambaLayer layer = new CoupledMambaLayer(init(rnd.nextLong(), ps), "layers.0", M, s);
-            NnTesting.randomise(ps, rnd);
-            double[][] r = new double[M][];
-            for (int m = 0; m < M; m++) r[m] = gaussian(rnd, NB * len * DM);
-            double[][] ref = NnReference.coupledLayer(values(ps), "layers.0", r, NB, len, s);
+            Case k = Case.random(rnd, s, len);
+            CoupledMambaLayer layer = k.layer();
+            double[][] r = k.r(), ref = k.ref();
             for (int tiles : new int[]{1, 2, 3, 4, 5, 7, 100}) {
-                List<Tensor> in = new ArrayList<>();
-                for (double[] x : r) in.add(f64(x, NB, len, DM));
+                List<Tensor> in = k.inputs(len);
                 List<Tensor> outs = layer.infer(in, tiles);
                 try {
                     for (int m = 0; m < M; m++) {
