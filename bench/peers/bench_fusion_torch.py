@@ -362,10 +362,6 @@ def setup(args):
     for m in args.models:
         if m not in MODELS:
             sys.exit(f"--models: unknown model {m!r}; known: {', '.join(MODELS)}")
-    args.every_length = [m.strip() for m in args.every_length.split(",") if m.strip()]
-    for m in args.every_length:
-        if m not in args.models:
-            sys.exit(f"--every-length: {m!r} is not among --models ({', '.join(args.models)})")
     if args.repeats < 1:
         sys.exit(f"--repeats must be >= 1, got {args.repeats}")
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -402,6 +398,11 @@ def main(argv=None):
                         "(the reference a target check needs at each L)")
     args = p.parse_args(argv)
     device = setup(args)
+    # checked here, not in setup(): throughput_torch.py shares setup() and has no such option
+    args.every_length = [m.strip() for m in args.every_length.split(",") if m.strip()]
+    for m in args.every_length:
+        if m not in args.models:
+            sys.exit(f"--every-length: {m!r} is not among --models ({', '.join(args.models)})")
     lengths = args.lengths or ([64 << i for i in range(9)] if device.type == "cuda" else [16, 32, 64])
     info = meta(args, device)
     info["settings"]["lengths"] = lengths
