@@ -32,12 +32,12 @@
 #define CS_BWD_MIN_BLOCKS 3
 #endif
 
-template <int M, int NS, int T>
+template <int M, int NS, int T, int K, int DT>
 __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p) {
     constexpr int VW = NS < 4 ? NS : 4;
     constexpr int NV = NS / VW;
     constexpr float INV_M = 1.f / M;
-    const int K = p.lanes, threads = blockDim.x, DT = threads / K, NP = K * NS;
+    constexpr int threads = DT * K, NP = K * NS;
     const int tid = threadIdx.x, c = tid / K, k = tid - c * K;
     const int d0 = blockIdx.x * DT, d = d0 + c;
     const int Bt = p.batch, L = p.length, D = p.channels, N = p.states;
@@ -447,14 +447,10 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
     }
 }
 
-template <int M, int NS, int T>
-__global__ void __launch_bounds__(128, CS_BWD_MIN_BLOCKS) coupled_scan_bwd_t(const CoupledScanParams p) {
-    coupled_scan_bwd_impl<M, NS, T>(p);
-}
-
-// The instantiation the host asked for (CS_M, CS_NS, CS_T defined before compiling this file).
+// The instantiation the host asked for (CS_M, CS_NS, CS_T, CS_K, CS_DT defined before compiling this
+// file); it must be launched with CS_K * CS_DT threads.
 extern "C" __global__ void __launch_bounds__(128, CS_BWD_MIN_BLOCKS) coupled_scan_bwd(const CoupledScanParams p) {
-    coupled_scan_bwd_impl<CS_M, CS_NS, CS_T>(p);
+    coupled_scan_bwd_impl<CS_M, CS_NS, CS_T, CS_K, CS_DT>(p);
 }
 
 // out[i] = sum_q part[q * size + i], q = 0 .. parts-1 in order (a deterministic reduction).

@@ -6,9 +6,11 @@
 // tile of DT consecutive channels d, with ALL states n of each channel. Each channel is served by
 // K = lanes consecutive threads; thread (c, k) = (tid / K, tid % K) keeps the NS states
 // n = k*NS .. k*NS+NS-1 of channel d0 + c in registers (NP = K*NS >= N; states n >= N and
-// channels d >= D are padding with A = B = C = 0 and never written). NS is a compile-time constant
-// so that those register arrays are indexed by constants only; K and DT are run-time values, so
-// any N and any D are served by the same instantiation.
+// channels d >= D are padding with A = B = C = 0 and never written). NS, K and DT are compile-time
+// constants: the register arrays are indexed by constants only, and every shared-memory address of
+// the time loop is a base register plus an immediate (with run-time K and DT, a profile at the
+// paper's setting showed address arithmetic at 1.5 of the forward's 15 instructions per element
+// and 12 of the backward's 57). One module per (M, NS, T, K, DT): K follows from N, DT from D.
 //
 // B and C of a time step are shared by every channel of the block and staged in shared memory in an
 // interleaved order: state n = k*NS + j*VW + e (VW = min(NS, 4)) sits at ((j*K + k)*VW + e), so that
@@ -18,8 +20,8 @@
 // Index maps: u, delta, z, out [M,B,L,D] -> ((m*B + b)*L + t)*D + d; B, C [M,B,L,N];
 // A [M,D,N]; Dskip [M,D]; states [B,D,N]; saved chunk states [B, n_saved, D, N].
 //
-// The host picks an instantiation by defining CS_M, CS_NS and CS_T before this file (one module per
-// choice); the defaults below only let the file compile on its own.
+// The host picks an instantiation by defining CS_M, CS_NS, CS_T, CS_K and CS_DT before this file
+// (one module per choice); the defaults below only let the file compile on its own.
 #pragma once
 
 #ifndef CS_M
@@ -30,6 +32,12 @@
 #endif
 #ifndef CS_T
 #define CS_T 8
+#endif
+#ifndef CS_K
+#define CS_K 8
+#endif
+#ifndef CS_DT
+#define CS_DT 16
 #endif
 
 // The layout of this struct is mirrored byte for byte by io.cmamba.cuda.CudaScan (pointers first,
@@ -63,7 +71,7 @@ struct CoupledScanParams {
     int length;                   // L
     int channels;                 // D
     int states;                   // N
-    int lanes;                    // K threads per channel; blockDim.x = DT * K
+    int lanes;                    // K threads per channel (equals CS_K); blockDim.x = DT * K
     int chunk_len;                // steps between saved states (a multiple of the forward's chunk)
     int n_saved;                  // saved states per sample: ceil(L / chunk_len) - 1
     int batch_per_block;          // backward: samples per block (blockIdx.y groups)
@@ -251,22 +259,27 @@ __device__ __forceinline__ void cs_load_slice(float (&v)[NS], const float* row, 
 // Copies rows [t0, t0 + T) of M [.., L, rowLen] tensor slices (columns [w0, w0 + W)) into
 // dst + (m*T + t)*dstRowStride + col. Rows at or past tEnd and columns past rowLen are zero-filled.
 // With vec the walk is over 4-column vectors (rowLen, w0 and W multiples of 4, 16-byte aligned).
-// When the threads divide the row evenly (colStep 0) each thread keeps one column: no per-copy
-// division or column arithmetic.
+// When the threads divide the row evenly (colStep 0) each thread keeps one column and walks the rows
+// t of one modality, copying that row of all M modalities (m unrolled): one address computation per
+// row and no division (a profile showed 37 instructions per copy when the walk ran over [M*T] rows
+// with a division by T and a 64-bit multiply per copy).
 template <int M, int T>
 __device__ __forceinline__ void cs_stage_rows(float* dst, int dstRowStride, const float* src, long mStride, int t0,
                                               int tEnd, int rowLen, int w0, const CsWalk& walk, bool vec) {
     if (walk.colStep == 0) {
         const int col = vec ? walk.col * 4 : walk.col;
         const bool colOk = w0 + col < rowLen;
-        const float* g0 = src + w0 + col;
+        const float* g0 = src + w0 + col + (long)t0 * rowLen;
         float* d0 = dst + col;
-        for (int r = walk.row; r < M * T; r += walk.rowStep) {
-            const int t = r % T, m = r / T, tt = t0 + t;
-            const bool ok = colOk && tt < tEnd;
-            const float* g = ok ? g0 + m * mStride + (long)tt * rowLen : src;
-            if (vec) cs_cp_async16(d0 + r * dstRowStride, g, ok);
-            else cs_cp_async4(d0 + r * dstRowStride, g, ok);
+        for (int t = walk.row; t < T; t += walk.rowStep) {
+            const bool ok = colOk && t0 + t < tEnd;
+            const float* g = g0 + (long)t * rowLen;
+#pragma unroll
+            for (int m = 0; m < M; m++) {
+                float* d = d0 + (m * T + t) * dstRowStride;
+                if (vec) cs_cp_async16(d, ok ? g + m * mStride : src, ok);
+                else cs_cp_async4(d, ok ? g + m * mStride : src, ok);
+            }
         }
     } else if (vec) {
         CS_WALK(walk, M * T, r, v) {
@@ -289,16 +302,19 @@ __device__ __forceinline__ void cs_stage_rows(float* dst, int dstRowStride, cons
 template <int M, int T, int NS>
 __device__ __forceinline__ void cs_stage_bc(float* dst, int dstRowStride, const float* src, long mStride, int N, int K,
                                             int t0, int tEnd, const CsWalk& walk, bool vec) {
-    if (walk.colStep == 0) {
+    if (walk.colStep == 0) {   // as in cs_stage_rows: one column, the rows of all modalities at once
         const int n = vec ? walk.col * 4 : walk.col;
         float* d0 = dst + cs_bc_pos<NS>(n, K);
-        const float* g0 = src + n;
-        for (int r = walk.row; r < M * T; r += walk.rowStep) {
-            const int t = r % T, m = r / T, tt = t0 + t;
-            const bool ok = tt < tEnd;
-            const float* g = ok ? g0 + m * mStride + (long)tt * N : src;
-            if (vec) cs_cp_async16(d0 + r * dstRowStride, g, ok);
-            else cs_cp_async4(d0 + r * dstRowStride, g, ok);
+        const float* g0 = src + n + (long)t0 * N;
+        for (int t = walk.row; t < T; t += walk.rowStep) {
+            const bool ok = t0 + t < tEnd;
+            const float* g = g0 + (long)t * N;
+#pragma unroll
+            for (int m = 0; m < M; m++) {
+                float* d = d0 + (m * T + t) * dstRowStride;
+                if (vec) cs_cp_async16(d, ok ? g + m * mStride : src, ok);
+                else cs_cp_async4(d, ok ? g + m * mStride : src, ok);
+            }
         }
     } else if (vec) {
         CS_WALK(walk, M * T, r, v) {

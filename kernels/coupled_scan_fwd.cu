@@ -33,10 +33,10 @@
 #define CS_FWD_MIN_BLOCKS 1
 #endif
 
-template <int M, int NS, int T>
+template <int M, int NS, int T, int K, int DT>
 __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p) {
     constexpr float INV_M = 1.f / M;
-    const int K = p.lanes, threads = blockDim.x, DT = threads / K, NP = K * NS;
+    constexpr int threads = DT * K, NP = K * NS;
     const int tid = threadIdx.x, c = tid / K, k = tid - c * K;
     const int b = blockIdx.z * gridDim.y + blockIdx.y, d0 = blockIdx.x * DT, d = d0 + c;   // z: B > 65535
     const int Bt = p.batch, L = p.length, D = p.channels, N = p.states;
@@ -199,12 +199,8 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
     if (p.final_state != nullptr && dvalid) cs_store_states<NS>(p.final_state + ((long)b * D + d) * N, s, k * NS, N, vecN);
 }
 
-template <int M, int NS, int T>
-__global__ void __launch_bounds__(CS_FWD_THREADS, CS_FWD_MIN_BLOCKS) coupled_scan_fwd_t(const CoupledScanParams p) {
-    coupled_scan_fwd_impl<M, NS, T>(p);
-}
-
-// The instantiation the host asked for (CS_M, CS_NS, CS_T defined before compiling this file).
+// The instantiation the host asked for (CS_M, CS_NS, CS_T, CS_K, CS_DT defined before compiling this
+// file); it must be launched with CS_K * CS_DT threads.
 extern "C" __global__ void __launch_bounds__(CS_FWD_THREADS, CS_FWD_MIN_BLOCKS) coupled_scan_fwd(const CoupledScanParams p) {
-    coupled_scan_fwd_impl<CS_M, CS_NS, CS_T>(p);
+    coupled_scan_fwd_impl<CS_M, CS_NS, CS_T, CS_K, CS_DT>(p);
 }

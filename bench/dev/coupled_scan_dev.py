@@ -4,6 +4,7 @@ kernel variants with CUDA events.  Usage (on a GPU host, from the project root):
 
     python3 bench/dev/coupled_scan_dev.py check        # correctness grid
     python3 bench/dev/coupled_scan_dev.py time         # timings of the variants
+    python3 bench/dev/coupled_scan_dev.py time-quick   # the same, L <= 2048 only
 """
 import math
 import os
@@ -72,7 +73,7 @@ def stride(DT, K, W):
     return S
 
 
-def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=3):
+def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=None):
     if ns is None:
         ns = min(8, pow2ceil(N)) if N < 8 else (4 if N < 32 else 8)
     K = -(-N // ns)
@@ -81,6 +82,8 @@ def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=3):
     NP = K * ns
     S = stride(DT, K, 1)
     floats = 2 * M * T * 3 * DT + 2 * M * T * 2 * NP + 4 * M * T * DT + ((M * T + 3) & ~3) + M * T * K * S
+    if minb is None:   # CudaScan.forwardPlan's rule
+        minb = 4 if M * ns <= 24 and (227 * 1024) // (4 * floats + 1024) >= 4 else 3
     return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, smem=4 * floats, minb=minb, maxt=max(thr, 128) if minb > 1 else 256)
 
 
@@ -118,8 +121,9 @@ class Scan:
         self.TS = max(self.fc["T"], TS // self.fc["T"] * self.fc["T"])
         self.bc = bwd_config(M, N, D, B, self.TS, **(bwd or {}))
         fc, bc = self.fc, self.bc
-        fdef = dict(CS_M=M, CS_NS=fc["ns"], CS_T=fc["T"], CS_FWD_THREADS=fc["maxt"], CS_FWD_MIN_BLOCKS=fc["minb"])
-        bdef = dict(CS_M=M, CS_NS=bc["ns"], CS_T=bc["T"], CS_BWD_MIN_BLOCKS=bc["minb"])
+        fdef = dict(CS_M=M, CS_NS=fc["ns"], CS_T=fc["T"], CS_K=fc["K"], CS_DT=fc["DT"], CS_FWD_THREADS=fc["maxt"],
+                    CS_FWD_MIN_BLOCKS=fc["minb"])
+        bdef = dict(CS_M=M, CS_NS=bc["ns"], CS_T=bc["T"], CS_K=bc["K"], CS_DT=bc["DT"], CS_BWD_MIN_BLOCKS=bc["minb"])
         self.fname = "fwd" + str(list(fdef.values()))
         self.bname = "bwd" + str(list(bdef.values()))
         self.fk = module("fwd", fdef).get_function("coupled_scan_fwd")
@@ -363,19 +367,21 @@ def floors(M, B, L, D, N, bw, clock_hz):
     return f * 1e3, b * 1e3, (fwd_bytes / bw * 1e3, exps / rate_exp * 1e3, fwd_fma / rate_fma * 1e3), (bwd_bytes / bw * 1e3, bwd_fma / rate_fma * 1e3)
 
 
-def bench():
+def bench(quick=False):
     bw = copy_bandwidth()
     clock = cp.cuda.runtime.getDeviceProperties(0)["clockRate"] * 1e3
     print(f"copy bandwidth {bw / 1e12:.2f} TB/s, clock {clock / 1e9:.2f} GHz", flush=True)
     settings = [
-        ("paper", 3, 1024, 50, 256, 64, [dict(), dict(fwd=dict(minb=4)), dict(bwd=dict(ns=8, minb=2))]),
-        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(), dict(fwd=dict(minb=4))]),
+        ("paper", 3, 1024, 50, 256, 64, [dict(), dict(fwd=dict(minb=3)), dict(bwd=dict(ns=8, minb=2))]),
+        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(), dict(fwd=dict(minb=3))]),
         ("long2k-64", 3, 8, 2048, 1536, 64, [dict(), dict(bwd=dict(ns=8, minb=2))]),
         ("long16k-16", 3, 8, 16384, 1536, 16, [dict(reps=3)]),
         ("long16k-64", 3, 8, 16384, 1536, 64, [dict(reps=3)]),
     ]
     table = []
     for name, M, B, L, D, N, variants in settings:
+        if quick and L > 2048:
+            continue
         reps = 10
         vs = []
         for v in variants:
@@ -414,7 +420,7 @@ if __name__ == "__main__":
     print(torch.cuda.get_device_name(0), "torch", torch.__version__, "cupy", cp.__version__, flush=True)
     if what in ("check", "all"):
         bad = check()
-    if what in ("time", "all"):
-        bench()
+    if what in ("time", "time-quick", "all"):
+        bench(quick=what == "time-quick")
     if what == "prof":
         prof()

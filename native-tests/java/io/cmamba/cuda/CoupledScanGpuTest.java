@@ -151,6 +151,16 @@ class CoupledScanGpuTest {
         check(rnd, 2, 5, 33, 64, 17, true, true);     // N not a multiple of the states per thread
     }
 
+    /** Eight modalities: with N <= 2 a full tile of 128 channels overflows the backward's shared memory (smaller tiles). */
+    @Test
+    void eightModalities() {
+        Random rnd = random("eightModalities");
+        check(rnd, 8, 2, 20, 130, 1, true, true);
+        check(rnd, 8, 2, 9, 129, 2, false, false);
+        check(rnd, 8, 1, 50, 17, 64, true, true);
+        check(rnd, 4, 2, 50, 20, 64, true, false);   // M x NS = 32: three forward blocks per multiprocessor
+    }
+
     @Test
     void longSequences() {
         Random rnd = random("longSequences");

@@ -49,6 +49,20 @@ class LossGpuTest {
         }
     }
 
+    /** A confident correct row: its loss (4e-18) and label gradient keep their relative precision in float32. */
+    @Test
+    void crossEntropyOfAConfidentRow() {
+        try (Pair logits = pair(new double[]{0, -40, -45}, 1, 3); Pair lab = pairInts(new int[]{0}, 1);
+             Pair loss = poisoned(1); Pair d = poisoned(1, 3)) {
+            CPU.crossEntropyForward(loss.cpu(), logits.cpu(), lab.cpu());
+            gpu().crossEntropyForward(loss.gpu(), logits.gpu(), lab.gpu());
+            assertMatches(loss, TOL, "confident row loss");
+            CPU.crossEntropyBackward(d.cpu(), logits.cpu(), lab.cpu());
+            gpu().crossEntropyBackward(d.gpu(), logits.gpu(), lab.gpu());
+            assertMatches(d, TOL, "confident row gradient");
+        }
+    }
+
     @Test
     void badLabelIsReported() {
         try (Pair logits = gaussianPair(random("bad label"), 3, 4); Pair lab = pairInts(new int[]{0, 4, 1}, 3);

@@ -13,9 +13,12 @@ import io.cmamba.tensor.ScanInputs;
 import io.cmamba.tensor.Tensor;
 
 import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Random;
+import java.util.Set;
 
 /**
  * Times the CUDA coupled scan (forward and backward) at the paper's setting and at long sequences
@@ -25,7 +28,7 @@ import java.util.Random;
  * are this implementation's choice); exponentials and FP32 operations count what the mathematics
  * needs per (m, b, t, d, n), not what the kernels spend on recomputation.
  * <p>
- * Usage: ScanBenchmark [--quick] [--runs N]. Every input exceeds the L2 cache, so the inputs are not
+ * Usage: ScanBenchmark [--quick] [--runs N] [--only NAME[,NAME..]] (NAME: a setting, e.g. paper). Every input exceeds the L2 cache, so the inputs are not
  * rotated. Device events around each run, warm-up first, the median of the runs.
  */
 public final class ScanBenchmark {
@@ -71,18 +74,41 @@ public final class ScanBenchmark {
     record Row(Setting s, double fwdMs, double bwdMs, double fwdFloor, double bwdFloor, String fwdBound, String bwdBound) {
     }
 
+    private static void usage(String why) {
+        System.err.println("ScanBenchmark: " + why + "\nusage: ScanBenchmark [--quick] [--runs N] [--only NAME[,NAME..]]");
+        System.exit(2);
+    }
+
+    private static String value(String[] args, int i, String option) {
+        if (i >= args.length) usage(option + " needs a value");
+        return args[i];
+    }
+
     public static void main(String[] args) {
         boolean quick = false;
         int runs = 15;
+        Set<String> only = null;
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--quick" -> quick = true;
-                case "--runs" -> runs = Integer.parseInt(args[++i]);
-                default -> {
-                    System.err.println("usage: ScanBenchmark [--quick] [--runs N]; unknown argument '" + args[i] + "'");
-                    System.exit(2);
+                case "--runs" -> {
+                    String v = value(args, ++i, "--runs");
+                    try {
+                        runs = Integer.parseInt(v);
+                    } catch (NumberFormatException e) {
+                        usage("--runs needs a whole number, got '" + v + "'");
+                    }
                 }
+                case "--only" -> only = new HashSet<>(Arrays.asList(value(args, ++i, "--only").split(",")));
+                default -> usage("unknown argument '" + args[i] + "'");
             }
+        }
+        if (runs < 1) usage("--runs must be at least 1");
+        if (only != null) {
+            Set<String> known = new HashSet<>();
+            for (Setting s : SETTINGS) known.add(s.name());
+            for (String name : only)
+                if (!known.contains(name)) usage("--only: no setting '" + name + "'; known: " + known);
         }
         try (CudaBackend gpu = new CudaBackend(0)) {
             CudaDevice dev = gpu.device();
@@ -100,7 +126,7 @@ public final class ScanBenchmark {
             List<Row> rows = new ArrayList<>();
             Random rnd = new Random(1);
             for (Setting s : SETTINGS) {
-                if (quick && s.l() > 2048) continue;
+                if (quick && s.l() > 2048 || only != null && !only.contains(s.name())) continue;
                 int m = s.m(), b = s.b(), l = s.l(), d = s.d(), n = s.n();
                 double[] aVals = new double[m * d * n];
                 for (int i = 0; i < aVals.length; i++) aVals[i] = -Math.exp(Math.log(i % n + 1.0) + 0.1 * rnd.nextGaussian());

@@ -46,14 +46,19 @@ final class CpuLoss {
         return (int) v;
     }
 
-    /** log sum_j exp(z[j]) of one row, shifted by its maximum so that no exponential overflows. */
-    private static double logSumExp(double[] z, int base, int k) {
+    /**
+     * One row's softmax terms: {max, e_y = exp(z[y] - max), rest = sum_{j != y} exp(z[j] - max)}. Keeping
+     * rest apart gives a confident correct row its loss log1p(rest) and its label gradient -rest / (e_y +
+     * rest) to full relative precision, where log(sum) and softmax - 1 round to 0 once rest is below the
+     * float's resolution of 1. With a NaN or infinite maximum only max is meaningful.
+     */
+    private static double[] rowTerms(double[] z, int base, int k, int y) {
         double max = Double.NEGATIVE_INFINITY;
         for (int j = 0; j < k; j++) max = Math.max(max, z[base + j]);
-        if (max == Double.NEGATIVE_INFINITY || Double.isNaN(max) || max == Double.POSITIVE_INFINITY) return max;
-        double s = 0;
-        for (int j = 0; j < k; j++) s += Math.exp(z[base + j] - max);
-        return max + Math.log(s);
+        if (Double.isNaN(max) || Double.isInfinite(max)) return new double[]{max, 0, 0};
+        double rest = 0;
+        for (int j = 0; j < k; j++) if (j != y) rest += Math.exp(z[base + j] - max);
+        return new double[]{max, Math.exp(z[base + y] - max), rest};
     }
 
     /** loss [1] = mean_b (logsumexp(logits[b]) - logits[b, labels[b]]); logits [B, K]; labels [B] int32. */
@@ -66,7 +71,10 @@ final class CpuLoss {
         for (int b = 0; b < n; b++) {
             int y = label(l, lo, b, k);
             int base = zo + b * k;
-            s += logSumExp(z, base, k) - z[base + y];
+            double[] r = rowTerms(z, base, k, y);
+            double zy = z[base + y];
+            if (Double.isNaN(r[0]) || Double.isInfinite(r[0])) s += r[0] - zy;   // as logsumexp - z[y]
+            else s += zy == r[0] ? Math.log1p(r[2]) : Math.log(r[1] + r[2]) + (r[0] - zy);
         }
         data(loss)[off(loss)] = s / n;
     }
@@ -81,11 +89,14 @@ final class CpuLoss {
         for (int b = 0; b < n; b++) {
             int y = (int) l[lo + b];
             int base = zo + b * k;
-            double lse = logSumExp(z, base, k);
-            for (int j = 0; j < k; j++) {
-                double p = Math.exp(z[base + j] - lse);
-                g[go + b * k + j] = (p - (j == y ? 1 : 0)) / n;
+            double[] r = rowTerms(z, base, k, y);
+            if (Double.isNaN(r[0]) || Double.isInfinite(r[0])) {   // softmax with logsumexp = max
+                for (int j = 0; j < k; j++) g[go + b * k + j] = (Math.exp(z[base + j] - r[0]) - (j == y ? 1 : 0)) / n;
+                continue;
             }
+            double sum = r[1] + r[2];
+            for (int j = 0; j < k; j++)
+                g[go + b * k + j] = (j == y ? -r[2] : Math.exp(z[base + j] - r[0])) / sum / n;
         }
     }
 }

@@ -77,6 +77,28 @@ class CpuLossTest {
         assertArrayEquals(new double[]{0.5, -0.5, -0.25, 0.25}, dbig.toDoubles(), 1e-15);
     }
 
+    /** A confident correct row: loss and label gradient near 4e-18, far below 1 + x's resolution, keep their digits. */
+    @Test
+    void crossEntropyOfAConfidentRowKeepsItsRelativePrecision() {
+        Tensor logits = tensor(DType.F64, new double[]{0, -40, -45, 3, 0, 1}, 2, 3);
+        Tensor labels = CPU.fromInts(new int[]{0, 0}, 2);
+        double rest = Math.exp(-40) + Math.exp(-45);   // the other classes' terms of row 0
+        double row1 = Math.log(Math.exp(3) + 1 + Math.exp(1)) - 3;
+        Tensor loss = poisoned(DType.F64, 1);
+        CPU.crossEntropyForward(loss, logits, labels);
+        assertEquals((Math.log1p(rest) + row1) / 2, loss.toDoubles()[0], 1e-15);
+        Tensor one = tensor(DType.F64, new double[]{0, -40, -45}, 1, 3);
+        Tensor l1 = poisoned(DType.F64, 1);
+        CPU.crossEntropyForward(l1, one, CPU.fromInts(new int[]{0}, 1));
+        assertEquals(rest, l1.toDoubles()[0], 1e-12 * rest);   // log1p(rest) = rest to 1e-18
+        Tensor d = poisoned(DType.F64, 1, 3);
+        CPU.crossEntropyBackward(d, one, CPU.fromInts(new int[]{0}, 1));
+        double[] g = d.toDoubles();
+        assertEquals(-rest, g[0], 1e-12 * rest);
+        assertEquals(Math.exp(-40), g[1], 1e-12 * Math.exp(-40));
+        assertEquals(Math.exp(-45), g[2], 1e-12 * Math.exp(-45));
+    }
+
     @Test
     void crossEntropyMatchesItsDefinitionAndItsGradient() {
         Random rnd = random("crossEntropy");
