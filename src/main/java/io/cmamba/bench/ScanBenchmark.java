@@ -105,8 +105,7 @@ public final class ScanBenchmark {
         }
         if (runs < 1) usage("--runs must be at least 1");
         if (only != null) {
-            Set<String> known = new HashSet<>();
-            for (Setting s : SETTINGS) known.add(s.name());
+            List<String> known = SETTINGS.stream().map(Setting::name).toList();
             for (String name : only)
                 if (!known.contains(name)) usage("--only: no setting '" + name + "'; known: " + known);
         }
