@@ -69,13 +69,11 @@ public final class CoupledScanRunner {
                 case "--device" -> device = value(args, ++i, a);
                 case "--backward" -> backward = true;
                 case "--repeat" -> {
-                    String v = value(args, ++i, a);
                     try {
-                        repeat = Integer.parseInt(v);
-                    } catch (NumberFormatException e) {
-                        throw new BadInput("--repeat expects a positive integer, got '" + v + "'");
+                        repeat = BenchArgs.positiveInt(args, ++i, a);
+                    } catch (IllegalArgumentException e) {
+                        throw new BadInput(e.getMessage());
                     }
-                    if (repeat < 1) throw new BadInput("--repeat expects a positive integer, got " + repeat);
                 }
                 default -> throw new BadInput("unknown argument '" + a + "'; " + USAGE);
             }
@@ -162,8 +160,11 @@ public final class CoupledScanRunner {
     }
 
     private static String value(String[] args, int i, String flag) throws BadInput {
-        if (i >= args.length) throw new BadInput(flag + " needs a value; " + USAGE);
-        return args[i];
+        try {
+            return BenchArgs.value(args, i, flag);
+        } catch (IllegalArgumentException e) {
+            throw new BadInput(e.getMessage() + "; " + USAGE);
+        }
     }
 
     private static SafeTensors.Entry need(SafeTensors f, String name, String dtype, int rank) throws BadInput {

@@ -79,31 +79,22 @@ public final class ScanBenchmark {
         System.exit(2);
     }
 
-    private static String value(String[] args, int i, String option) {
-        if (i >= args.length) usage(option + " needs a value");
-        return args[i];
-    }
-
     public static void main(String[] args) {
         boolean quick = false;
         int runs = 15;
         Set<String> only = null;
-        for (int i = 0; i < args.length; i++) {
-            switch (args[i]) {
-                case "--quick" -> quick = true;
-                case "--runs" -> {
-                    String v = value(args, ++i, "--runs");
-                    try {
-                        runs = Integer.parseInt(v);
-                    } catch (NumberFormatException e) {
-                        usage("--runs needs a whole number, got '" + v + "'");
-                    }
+        try {
+            for (int i = 0; i < args.length; i++) {
+                switch (args[i]) {
+                    case "--quick" -> quick = true;
+                    case "--runs" -> runs = BenchArgs.positiveInt(args, ++i, "--runs");
+                    case "--only" -> only = new HashSet<>(Arrays.asList(BenchArgs.value(args, ++i, "--only").split(",")));
+                    default -> usage("unknown argument '" + args[i] + "'");
                 }
-                case "--only" -> only = new HashSet<>(Arrays.asList(value(args, ++i, "--only").split(",")));
-                default -> usage("unknown argument '" + args[i] + "'");
             }
+        } catch (IllegalArgumentException e) {
+            usage(e.getMessage());
         }
-        if (runs < 1) usage("--runs must be at least 1");
         if (only != null) {
             List<String> known = SETTINGS.stream().map(Setting::name).toList();
             for (String name : only)
