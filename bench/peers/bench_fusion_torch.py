@@ -60,7 +60,8 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import fusion_torch as ft  # noqa: E402
 
-CSV_COLUMNS = ["model", "length", "batch", "infer_ms", "train_ms", "infer_peak_mib", "train_peak_mib", "oom"]
+CSV_COLUMNS = ["model", "length", "batch", "infer_ms", "train_ms", "infer_peak_mib", "train_peak_mib", "oom",
+               "infer_driver_mib", "train_driver_mib"]
 MODELS = ["torch-coupled-mamba", "torch-coupled-mamba-chunked", "torch-coupled-mamba-compiled",
           "torch-cross-attention-sdpa", "torch-cross-attention-plain"]
 DEFAULT_MODELS = "torch-coupled-mamba,torch-coupled-mamba-chunked,torch-cross-attention-sdpa"
@@ -205,7 +206,8 @@ def first_line(e):
 def timed(fn, device, repeats, budget_s, warmups=1):
     """`warmups` warm-up runs (the last timed by the host clock, and one more where that one would cut the
     repeats), then up to `repeats` runs, fewer where they would pass `budget_s`: (median ms, peak MiB
-    during the timed runs or NaN off the GPU, seconds of the last warm-up, runs)."""
+    during the timed runs or NaN off the GPU, seconds of the last warm-up, runs, the most device memory
+    in use as the driver reports it after a timed run, MiB, or NaN off the GPU)."""
     def once():
         t0 = time.perf_counter()
         fn()
@@ -220,7 +222,7 @@ def timed(fn, device, repeats, budget_s, warmups=1):
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.reset_peak_memory_stats(device)
-    ms = []
+    ms, driver = [], math.nan
     for _ in range(runs):
         if cuda:
             start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -229,18 +231,21 @@ def timed(fn, device, repeats, budget_s, warmups=1):
             end.record()
             end.synchronize()
             ms.append(start.elapsed_time(end))
+            free, total = torch.cuda.mem_get_info(device)  # the context and every cached block count as used
+            driver = max(0.0 if math.isnan(driver) else driver, (total - free) / 2 ** 20)
         else:
             t = time.perf_counter()
             fn()
             ms.append((time.perf_counter() - t) * 1e3)
     peak = torch.cuda.max_memory_allocated(device) / 2 ** 20 if cuda else math.nan
-    return statistics.median(ms), peak, warm, runs
+    return statistics.median(ms), peak, warm, runs, driver
 
 
 def measure(name, args, length, device):
     """One row (dict with the CSV columns and a note) and the slower phase's median step in seconds."""
     row = dict(model=name, length=length, batch=args.batch, infer_ms=math.nan, train_ms=math.nan,
-               infer_peak_mib=math.nan, train_peak_mib=math.nan, oom=False, note="")
+               infer_peak_mib=math.nan, train_peak_mib=math.nan, oom=False, note="",
+               infer_driver_mib=math.nan, train_driver_mib=math.nan)
     slowest, notes = 0.0, []
     cfg = config(args, name, length)
     state = {}
@@ -267,9 +272,9 @@ def measure(name, args, length, device):
         failure = None
         try:
             # a compiled model's first call compiles: a second warm-up times the compiled code
-            ms, peak, warm, runs = timed(infer if phase == "infer" else train, device, args.repeats, args.budget_s,
-                                         2 if name.endswith("-compiled") else 1)
-            row[phase + "_ms"], row[phase + "_peak_mib"] = ms, peak
+            ms, peak, warm, runs, driver = timed(infer if phase == "infer" else train, device, args.repeats, args.budget_s,
+                                                 2 if name.endswith("-compiled") else 1)
+            row[phase + "_ms"], row[phase + "_peak_mib"], row[phase + "_driver_mib"] = ms, peak, driver
             slowest = max(slowest, ms / 1e3)
             if runs < args.repeats:
                 notes.append(f"{phase}: {runs} timed run(s), one took {warm:.1f} s")
@@ -298,7 +303,8 @@ def csv_line(r):
     """The Java CSV's formatting (%.4f times, %.2f MiB, NaN, true/false)."""
     num = lambda v, p: "NaN" if math.isnan(v) else f"{v:.{p}f}"
     return (f"{r['model']},{r['length']},{r['batch']},{num(r['infer_ms'], 4)},{num(r['train_ms'], 4)},"
-            f"{num(r['infer_peak_mib'], 2)},{num(r['train_peak_mib'], 2)},{'true' if r['oom'] else 'false'}")
+            f"{num(r['infer_peak_mib'], 2)},{num(r['train_peak_mib'], 2)},{'true' if r['oom'] else 'false'},"
+            f"{num(r['infer_driver_mib'], 2)},{num(r['train_driver_mib'], 2)}")
 
 
 def write(out_dir, name, rows, meta):
@@ -418,7 +424,8 @@ def main(argv=None):
                 skip[name] = f"not run: the {args.deadline_s:g} s deadline had passed"
             if name in skip:
                 r = dict(model=name, length=length, batch=args.batch, infer_ms=math.nan, train_ms=math.nan,
-                         infer_peak_mib=math.nan, train_peak_mib=math.nan, oom=False, note=skip[name])
+                         infer_peak_mib=math.nan, train_peak_mib=math.nan, oom=False, note=skip[name],
+                         infer_driver_mib=math.nan, train_driver_mib=math.nan)
             else:
                 r, slowest = measure(name, args, length, device)
                 if math.isinf(slowest):
@@ -427,7 +434,8 @@ def main(argv=None):
                     skip[name] = f"not run: one step took {slowest:.1f} s at L {length} (budget {args.budget_s:g} s)"
             rows.append(r)
             print(f"{r['model']:<30} L {length:6d}  infer {r['infer_ms']:9.3f} ms  train {r['train_ms']:9.3f} ms  "
-                  f"peak {r['infer_peak_mib']:9.1f} / {r['train_peak_mib']:9.1f} MiB"
+                  f"peak {r['infer_peak_mib']:9.1f} / {r['train_peak_mib']:9.1f} MiB  "
+                  f"driver {r['infer_driver_mib']:9.1f} / {r['train_driver_mib']:9.1f} MiB"
                   f"{'  (out of memory)' if r['oom'] else ''}{'  [' + r['note'] + ']' if r['note'] else ''}", flush=True)
             write(args.out, args.name, rows, info)  # after every row: a killed run keeps what it measured
     path = write(args.out, args.name, rows, info)

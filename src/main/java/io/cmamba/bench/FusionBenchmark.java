@@ -49,9 +49,19 @@ public final class FusionBenchmark {
         }
     }
 
-    /** One model at one length; NaN where not measured, oom set when memory ran out. */
+    /**
+     * One model at one length; NaN where not measured, oom set when memory ran out. The peaks are the
+     * allocator's (bytes held by live tensors); the driver figures are the device memory in use as the
+     * driver reports it after the timed runs (the CUDA context, library workspaces and every block the
+     * allocator holds, cached ones included; other processes too).
+     */
     public record Row(String model, int length, int batch, double inferMs, double trainMs, double inferPeakMiB,
-                      double trainPeakMiB, boolean oom, String note) {
+                      double trainPeakMiB, boolean oom, String note, double inferDriverMiB, double trainDriverMiB) {
+        /** A row without the driver's figures (a table written before they were measured). */
+        public Row(String model, int length, int batch, double inferMs, double trainMs, double inferPeakMiB,
+                   double trainPeakMiB, boolean oom, String note) {
+            this(model, length, batch, inferMs, trainMs, inferPeakMiB, trainPeakMiB, oom, note, Double.NaN, Double.NaN);
+        }
     }
 
     public static final String[] MODELS = {"coupled-mamba", "cross-attention-plain", "cross-attention-flash"};
@@ -115,8 +125,9 @@ public final class FusionBenchmark {
             for (String model : models) {
                 Row r = measure(be, s, model, length, kernels, log);
                 rows.add(r);
-                log.printf(Locale.ROOT, "%-22s L %6d  infer %9.3f ms  train %9.3f ms  peak %9.1f / %9.1f MiB%s%n", model,
-                        length, r.inferMs(), r.trainMs(), r.inferPeakMiB(), r.trainPeakMiB(), r.oom() ? "  (out of memory)" : "");
+                log.printf(Locale.ROOT, "%-22s L %6d  infer %9.3f ms  train %9.3f ms  peak %9.1f / %9.1f MiB  driver %9.1f / %9.1f MiB%s%n",
+                        model, length, r.inferMs(), r.trainMs(), r.inferPeakMiB(), r.trainPeakMiB(), r.inferDriverMiB(),
+                        r.trainDriverMiB(), r.oom() ? "  (out of memory)" : "");
                 afterEach.accept(List.copyOf(rows));
             }
         return rows;
@@ -127,6 +138,8 @@ public final class FusionBenchmark {
     }
 
     private static Row measure(Backend be, Settings s, String model, int length, List<KernelReport.Row> kernels, PrintStream log) {
+        // the driver's figure counts cached blocks: start each size from none, as the PyTorch peer does
+        if (be instanceof CudaBackend gpu) gpu.allocator().trim();
         try (Fixture f = Fixture.open(be, config(s, model, length), model, s.batch())) {
             double[] infer = time(be, 1, s.repeats(), f::infer);
             double[] train = time(be, 1, s.repeats(), f::trainStep);
@@ -135,7 +148,7 @@ public final class FusionBenchmark {
                 profileInto(kernels, gpu, model, length, s.batch(), "inference", f::infer, log);
                 profileInto(kernels, gpu, model, length, s.batch(), "training", f::trainStep, log);
             }
-            return new Row(model, length, s.batch(), infer[0], train[0], infer[1], train[1], false, "");
+            return new Row(model, length, s.batch(), infer[0], train[0], infer[1], train[1], false, "", infer[2], train[2]);
         } catch (RuntimeException | OutOfMemoryError e) {
             if (!isOutOfMemory(e)) throw e;
             return new Row(model, length, s.batch(), Double.NaN, Double.NaN, Double.NaN, Double.NaN, true,
@@ -301,7 +314,8 @@ public final class FusionBenchmark {
     }
 
     /**
-     * {median ms, peak MiB during the timed runs (NaN off the GPU)}: {@code warmups} runs first, then
+     * {median ms, peak MiB during the timed runs, the most device memory in use as the driver reports it
+     * after a timed run (MiB)}; the memory figures NaN off the GPU. {@code warmups} runs first, then
      * {@code repeats} runs, each between two CUDA events on the backend's stream (host clock on the CPU).
      */
     static double[] time(Backend be, int warmups, int repeats, Runnable body) {
@@ -311,6 +325,7 @@ public final class FusionBenchmark {
         // the peak counts everything in use (parameters and inputs too): what the user's device must hold
         if (gpu != null) gpu.allocator().resetPeak();
         double[] ms = new double[repeats];
+        double driver = Double.NaN;
         if (gpu != null) {
             try (CudaEvent start = new CudaEvent(); CudaEvent end = new CudaEvent()) {
                 for (int i = 0; i < repeats; i++) {
@@ -318,6 +333,10 @@ public final class FusionBenchmark {
                     body.run();
                     end.record(gpu.stream());
                     ms[i] = end.millisSince(start);
+                    // after the run's end: the allocator returns nothing to the driver within a run (unless
+                    // a request failed), so what the driver counts now is at least the run's peak
+                    long[] info = gpu.allocator().deviceMemoryInfo();
+                    if (info[1] > 0) driver = Math.max(Double.isNaN(driver) ? 0 : driver, (info[1] - info[0]) / 1048576.0);
                 }
             }
         } else {
@@ -329,7 +348,7 @@ public final class FusionBenchmark {
             }
         }
         double peak = gpu == null ? Double.NaN : gpu.allocator().stats().peakInUseBytes() / 1048576.0;
-        return new double[]{median(ms), peak};
+        return new double[]{median(ms), peak, driver};
     }
 
     static double median(double[] values) {

@@ -29,6 +29,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.function.Function;
 import java.util.function.ToDoubleFunction;
+import java.util.stream.Stream;
 
 /**
  * The tables of {@code cmamba bench} and what is drawn and concluded from them, apart from measuring:
@@ -38,9 +39,12 @@ import java.util.function.ToDoubleFunction;
  * that a table measured elsewhere can be re-drawn here.
  */
 public final class FusionReport {
-    /** The sweep's columns, in order; a joined file must have exactly these. */
-    public static final List<String> COLUMNS =
+    /** The sweep's columns before the driver's figures: still read (their driver figures are NaN). */
+    public static final List<String> COLUMNS_WITHOUT_DRIVER =
             List.of("model", "length", "batch", "infer_ms", "train_ms", "infer_peak_mib", "train_peak_mib", "oom");
+    /** The sweep's columns, in order; a joined file must have these or {@link #COLUMNS_WITHOUT_DRIVER}. */
+    public static final List<String> COLUMNS = Stream.concat(COLUMNS_WITHOUT_DRIVER.stream(),
+            Stream.of("infer_driver_mib", "train_driver_mib")).toList();
     /** The throughput table's columns ({@code --throughput}, bench/peers/throughput_torch.py). */
     public static final List<String> THROUGHPUT_COLUMNS = List.of("model", "length", "batch", "train_step_ms", "samples_per_s");
 
@@ -78,10 +82,10 @@ public final class FusionReport {
         List<String> lines = Files.readAllLines(csv);
         if (lines.isEmpty()) throw new IllegalArgumentException(csv + ": empty file, expected the header " + String.join(",", COLUMNS));
         List<String> header = List.of(lines.get(0).strip().split(",", -1));
-        boolean sweep = header.equals(COLUMNS);
+        boolean driver = header.equals(COLUMNS), sweep = driver || header.equals(COLUMNS_WITHOUT_DRIVER);
         if (!sweep && !header.equals(THROUGHPUT_COLUMNS))
             throw new IllegalArgumentException(csv + ": header '" + lines.get(0).strip() + "' is neither " + String.join(",", COLUMNS)
-                    + " nor " + String.join(",", THROUGHPUT_COLUMNS));
+                    + " (or that without its two driver columns) nor " + String.join(",", THROUGHPUT_COLUMNS));
         List<Row> rows = new ArrayList<>();
         List<ThroughputRow> tp = new ArrayList<>();
         for (int i = 1; i < lines.size(); i++) {
@@ -98,7 +102,9 @@ public final class FusionReport {
                 if (!f[7].equals("true") && !f[7].equals("false"))
                     throw new IllegalArgumentException(where + ": oom must be true or false, got '" + f[7] + "'");
                 rows.add(new Row(f[0], length, batch, number(f[3], "infer_ms", where), number(f[4], "train_ms", where),
-                        number(f[5], "infer_peak_mib", where), number(f[6], "train_peak_mib", where), f[7].equals("true"), ""));
+                        number(f[5], "infer_peak_mib", where), number(f[6], "train_peak_mib", where), f[7].equals("true"), "",
+                        driver ? number(f[8], "infer_driver_mib", where) : Double.NaN,
+                        driver ? number(f[9], "train_driver_mib", where) : Double.NaN));
             } else {
                 tp.add(new ThroughputRow(f[0], length, batch, number(f[3], "train_step_ms", where), number(f[4], "samples_per_s", where)));
             }
@@ -149,8 +155,8 @@ public final class FusionReport {
     public static String csv(List<Row> rows) {
         StringBuilder csv = new StringBuilder(String.join(",", COLUMNS)).append('\n');
         for (Row r : rows)
-            csv.append(String.format(Locale.ROOT, "%s,%d,%d,%.4f,%.4f,%.2f,%.2f,%b%n", r.model(), r.length(), r.batch(),
-                    r.inferMs(), r.trainMs(), r.inferPeakMiB(), r.trainPeakMiB(), r.oom()));
+            csv.append(String.format(Locale.ROOT, "%s,%d,%d,%.4f,%.4f,%.2f,%.2f,%b,%.2f,%.2f%n", r.model(), r.length(), r.batch(),
+                    r.inferMs(), r.trainMs(), r.inferPeakMiB(), r.trainPeakMiB(), r.oom(), r.inferDriverMiB(), r.trainDriverMiB()));
         return csv.toString();
     }
 

@@ -148,6 +148,14 @@ public final class CachingAllocator implements AutoCloseable {
                 allocations, hits, deviceAllocs, deviceFrees, oomRetries);
     }
 
+    /**
+     * {free, total} bytes of the device as the driver reports them (cuMemGetInfo: every process, the
+     * CUDA context and this allocator's cached blocks count as used), or {-1, -1} if it cannot say.
+     */
+    public long[] deviceMemoryInfo() {
+        return raw.deviceMemoryInfo();
+    }
+
     /** Starts the peak counters again from the current values (a benchmark's phases). */
     public synchronized void resetPeak() {
         peakInUse = inUse;

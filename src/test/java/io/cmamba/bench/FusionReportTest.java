@@ -52,14 +52,15 @@ class FusionReportTest {
         assertEquals(2, c.inferMs(), 1e-9);
         assertTrue(Double.isNaN(c.trainMs()) && c.oom(), "a phase that ran out of memory keeps the other's figures");
         // Python writes NaN as our CSV does; lower case and empty fields are read as NaN too
-        Row d = FusionReport.read(file(dir, "q.csv", String.join(",", FusionReport.COLUMNS) + "\nm,16,2,nan,,1.5,NaN,false\n")).rows().get(0);
+        Row d = FusionReport.read(file(dir, "q.csv", String.join(",", FusionReport.COLUMNS) + "\nm,16,2,nan,,1.5,NaN,false,nan,\n")).rows().get(0);
         assertTrue(Double.isNaN(d.inferMs()) && Double.isNaN(d.trainMs()) && Double.isNaN(d.trainPeakMiB()));
         assertEquals(1.5, d.inferPeakMiB(), 1e-9);
     }
 
     @Test
     void aMalformedTableIsOneMessageNamingFileLineAndField(@TempDir Path dir) {
-        String header = String.join(",", FusionReport.COLUMNS) + "\n";
+        String header = String.join(",", FusionReport.COLUMNS_WITHOUT_DRIVER) + "\n";
+        String full = String.join(",", FusionReport.COLUMNS) + "\n";
         Object[][] cases = {
                 {"", "empty file"},
                 {"model,length,batch,infer_ms\n", "header 'model,length,batch,infer_ms' is neither"},
@@ -70,6 +71,8 @@ class FusionReportTest {
                 {header + "m,64,8,1,2,3,-4,false\n", "train_peak_mib must be a number >= 0"},
                 {header + "m,64,8,1,2,3,4,yes\n", "oom must be true or false, got 'yes'"},
                 {header + ",64,8,1,2,3,4,false\n", "the model name is empty"},
+                {full + "m,64,8,1,2,3,4,false\n", "line 2: expected 10 fields"},
+                {full + "m,64,8,1,2,3,4,false,5,-6\n", "train_driver_mib must be a number >= 0"},
         };
         for (Object[] c : cases) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
@@ -78,6 +81,22 @@ class FusionReportTest {
             assertTrue(e.getMessage().contains((String) c[1]), e.getMessage());
             assertFalse(e.getMessage().contains("\n"), e.getMessage());
         }
+    }
+
+    /** The driver's figures round trip; a table written before them reads with NaN there. */
+    @Test
+    void theDriverFiguresAreReadAndAnOlderTableStillReads(@TempDir Path dir) throws IOException {
+        Row r = new Row("coupled-mamba", 64, 8, 1.5, 4, 20, 60, false, "", 530.25, 812.5);
+        Row back = FusionReport.read(file(dir, "d.csv", FusionReport.csv(List.of(r)))).rows().get(0);
+        assertEquals(530.25, back.inferDriverMiB(), 1e-9);
+        assertEquals(812.5, back.trainDriverMiB(), 1e-9);
+        assertEquals(60, back.trainPeakMiB(), 1e-9);
+        String old = String.join(",", FusionReport.COLUMNS_WITHOUT_DRIVER) + "\ncoupled-mamba,64,8,1.5,4,20,60,false\n";
+        Row before = FusionReport.read(file(dir, "old.csv", old)).rows().get(0);
+        assertEquals(20, before.inferPeakMiB(), 1e-9);
+        assertTrue(Double.isNaN(before.inferDriverMiB()) && Double.isNaN(before.trainDriverMiB()));
+        assertTrue(FusionReport.csv(List.of(before)).startsWith(String.join(",", FusionReport.COLUMNS) + "\n"),
+                "rewritten with the driver columns");
     }
 
     @Test
