@@ -169,12 +169,12 @@ public final class FusionReport {
 
     /**
      * fusion-bench.csv, fusion-bench.json (device, settings, the joined files, rows, summary, target checks),
-     * speed.png, train-speed.png and (when any peak was measured) memory.png (training step) and
-     * memory-inference.png. A machine without the font
+     * speed.png, train-speed.png and (when any peak was measured) memory.png (training step),
+     * memory-inference.png and memory-driver.png (the driver's figure, training step). A machine without the font
      * libraries Java2D needs cannot draw the PNGs: that is reported on {@code log}, the tables are written
-     * anyway, and {@code cmamba bench --join-only} re-draws them elsewhere. Returns whether the plots were drawn.
+     * anyway, and {@code cmamba bench --join-only} re-draws them elsewhere. Returns the names of the plots drawn (none there).
      */
-    public static boolean write(Path dir, String device, Object settings, List<String> joined, List<Row> rows, PrintStream log)
+    public static List<String> write(Path dir, String device, Object settings, List<String> joined, List<Row> rows, PrintStream log)
             throws IOException {
         Files.createDirectories(dir);
         AtomicFiles.writeString(dir.resolve("fusion-bench.csv"), csv(rows));
@@ -187,22 +187,25 @@ public final class FusionReport {
         json.put("targets", targets(rows));
         AtomicFiles.writeString(dir.resolve("fusion-bench.json"),
                 new GsonBuilder().setPrettyPrinting().serializeSpecialFloatingPointValues().create().toJson(json));
+        List<String> drawn = new ArrayList<>();
         try {
-            chart(dir.resolve("speed.png"), "Inference time against sequence length (" + device + ")", "ms per batch (inference)",
+            chart(dir, drawn, "speed.png", "Inference time against sequence length (" + device + ")", "ms per batch (inference)",
                     rows, Row::inferMs);
-            chart(dir.resolve("train-speed.png"), "Training-step time against sequence length (" + device + ")",
+            chart(dir, drawn, "train-speed.png", "Training-step time against sequence length (" + device + ")",
                     "ms per batch (forward + backward)", rows, Row::trainMs);
-            if (rows.stream().anyMatch(r -> Double.isFinite(r.trainPeakMiB())))
-                chart(dir.resolve("memory.png"), "Peak device memory against sequence length (" + device + ")",
-                        "MiB (training step)", rows, Row::trainPeakMiB);
-            if (rows.stream().anyMatch(r -> Double.isFinite(r.inferPeakMiB())))
-                chart(dir.resolve("memory-inference.png"), "Peak device memory in inference against sequence length (" + device + ")",
-                        "MiB (inference)", rows, Row::inferPeakMiB);
-            return true;
+            chart(dir, drawn, "memory.png", "Peak device memory (allocator) against sequence length (" + device + ")",
+                    "MiB (training step)", rows, Row::trainPeakMiB);
+            chart(dir, drawn, "memory-inference.png",
+                    "Peak device memory (allocator) in inference against sequence length (" + device + ")",
+                    "MiB (inference)", rows, Row::inferPeakMiB);
+            // the driver's count: what nvidia-smi would show, the CUDA context and cached blocks included
+            chart(dir, drawn, "memory-driver.png", "Device memory in use, by the driver (" + device + ")",
+                    "MiB (training step; context and cache included)", rows, Row::trainDriverMiB);
+            return drawn;
         } catch (RuntimeException | Error e) { // a missing font library surfaces as an Error from Java2D
             log.println("could not draw the plots here (" + e + "); the tables are written: re-draw them with "
                     + "`cmamba bench --join-only --in " + dir + "` on a machine with fonts");
-            return false;
+            return List.of();
         }
     }
 
@@ -211,6 +214,14 @@ public final class FusionReport {
         Set<String> m = new LinkedHashSet<>();
         for (Row r : rows) m.add(r.model());
         return new ArrayList<>(m);
+    }
+
+    /** Draws dir/name and adds name to drawn, when any row has the value (older tables lack some columns). */
+    private static void chart(Path dir, List<String> drawn, String name, String title, String yLabel, List<Row> rows,
+                              ToDoubleFunction<Row> value) throws IOException {
+        if (rows.stream().noneMatch(r -> Double.isFinite(value.applyAsDouble(r)))) return;
+        chart(dir.resolve(name), title, yLabel, rows, value);
+        drawn.add(name);
     }
 
     static void chart(Path png, String title, String yLabel, List<Row> rows, ToDoubleFunction<Row> value) throws IOException {

@@ -168,14 +168,11 @@ final class BenchCommand implements Callable<Integer> {
 
     private void report(Path dir, String deviceName, Object settings, List<FusionBenchmark.Row> rows) throws java.io.IOException {
         List<String> joined = join.stream().map(Path::toString).toList();
-        boolean drawn = FusionReport.write(dir, deviceName, settings, joined, rows, main.out);
+        List<String> drawn = FusionReport.write(dir, deviceName, settings, joined, rows, main.out);
         for (String line : FusionReport.summary(rows)) main.out.println(line);
         for (String line : FusionReport.targetLines(rows)) main.out.println(line);
-        boolean memory = rows.stream().anyMatch(r -> Double.isFinite(r.trainPeakMiB()));
-        boolean inferMemory = rows.stream().anyMatch(r -> Double.isFinite(r.inferPeakMiB()));
         main.out.println("wrote " + dir.resolve("fusion-bench.csv") + ", fusion-bench.json"
-                + (drawn ? ", speed.png, train-speed.png" + (memory ? ", memory.png" : "") + (inferMemory ? ", memory-inference.png" : "")
-                : " (no plots)"));
+                + (drawn.isEmpty() ? " (no plots)" : ", " + String.join(", ", drawn)));
     }
 
     private void writeThroughput(Path dir, List<FusionReport.ThroughputRow> rows) throws java.io.IOException {

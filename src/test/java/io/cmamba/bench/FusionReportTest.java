@@ -198,13 +198,20 @@ class FusionReportTest {
     @Test
     void theTablesAreWrittenAndPlottedWithASeriesPerModel(@TempDir Path dir) throws IOException {
         List<Row> rows = List.of(row("coupled-mamba", 64, 1, 4, 10, 30), row("torch-cross-attention-sdpa", 64, 2, 5, 20, 60),
-                row("coupled-mamba", 128, 2, 8, 20, 60), row("torch-cross-attention-sdpa", 128, 3, 6, 30, 90));
+                row("coupled-mamba", 128, 2, 8, 20, 60),
+                new Row("torch-cross-attention-sdpa", 128, 8, 3, 6, 30, 90, false, "", 700, 760));
         ByteArrayOutputStream log = new ByteArrayOutputStream();
-        boolean drawn = FusionReport.write(dir, "test device", null, List.of("peer.csv"), rows, new PrintStream(log));
-        assertTrue(drawn, log.toString());
+        List<String> drawn = FusionReport.write(dir, "test device", null, List.of("peer.csv"), rows, new PrintStream(log));
+        assertEquals(List.of("speed.png", "train-speed.png", "memory.png", "memory-inference.png", "memory-driver.png"), drawn,
+                log.toString());
         assertEquals(FusionReport.csv(rows), Files.readString(dir.resolve("fusion-bench.csv")));
         String json = Files.readString(dir.resolve("fusion-bench.json"));
         assertTrue(json.contains("\"joined\"") && json.contains("peer.csv") && json.contains("\"targets\"") && json.contains("PASS"), json);
-        for (String png : List.of("speed.png", "train-speed.png", "memory.png", "memory-inference.png")) assertTrue(Files.size(dir.resolve(png)) > 1000, png);
+        for (String png : List.of("speed.png", "train-speed.png", "memory.png", "memory-inference.png", "memory-driver.png"))
+            assertTrue(Files.size(dir.resolve(png)) > 1000, png);
+        // tables without the driver's figures draw no driver plot
+        assertEquals(List.of("speed.png", "train-speed.png", "memory.png", "memory-inference.png"),
+                FusionReport.write(dir.resolve("old"), "test device", null, List.of(), rows.subList(0, 3), new PrintStream(log)));
+        assertFalse(Files.exists(dir.resolve("old/memory-driver.png")));
     }
 }

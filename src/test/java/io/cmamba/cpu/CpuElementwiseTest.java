@@ -139,6 +139,29 @@ class CpuElementwiseTest {
         assertEquals(Math.log(2), sp[3], 1e-16);
     }
 
+    /**
+     * The reference for the GPU kernels must keep its relative precision in the tails, where 1 - sigmoid(x)
+     * or 1 + tanh(z) would cancel in float64 long before the float32 kernel loses a digit.
+     */
+    @Test
+    void derivativesKeepTheirRelativePrecisionInTheTails() {
+        double[] xs = {-60, -30, -25, -9, 9, 25, 30, 60};
+        Tensor x = tensor(DType.F64, xs, xs.length), ones = tensor(DType.F64, new double[xs.length], xs.length);
+        CPU.fill(ones, 1);
+        Tensor dSigmoid = poisoned(DType.F64, xs.length), gelu = poisoned(DType.F64, xs.length);
+        CPU.activationBackward(Activation.SIGMOID, dSigmoid, ones, x);
+        CPU.activationForward(Activation.GELU, gelu, x);
+        double[] ds = dSigmoid.toDoubles(), g = gelu.toDoubles();
+        for (int i = 0; i < xs.length; i++) {
+            double e = Math.exp(-Math.abs(xs[i]));
+            double expected = e / ((1 + e) * (1 + e));   // sigmoid'(x), symmetric, with no cancellation
+            assertEquals(1, ds[i] / expected, 1e-13, "sigmoid'(" + xs[i] + ")");
+        }
+        // gelu(-9) = -9 sigmoid(2z), z = c (-9 - 0.044715 * 729): about 1e-34, no longer 0
+        double z2 = 2 * Math.sqrt(2 / Math.PI) * (-9 - 0.044715 * 729);
+        assertEquals(1, g[3] / (-9 * Math.exp(z2) / (1 + Math.exp(z2))), 1e-13, "gelu(-9)");
+    }
+
     @Test
     void everyActivationBackwardPassesAGradientCheck() {
         Random rnd = random("activationBackward");
