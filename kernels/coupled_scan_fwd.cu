@@ -10,7 +10,7 @@
 // chains and no scan across threads is needed (B*D >= 12288 in every setting this serves). The
 // time axis is cut into chunks of T steps; chunk i+1 is copied into shared memory (cp.async,
 // double buffered) while chunk i is computed:
-//   1. transform: once per (m, t, d), softplus and the products delta*u, Dskip*u, silu(z), and once
+//   1. transform: once per (m, t, d), softplus and the products delta*u/M, Dskip*u, silu(z), and once
 //      per (m, t) the dot product C.B (so that y = C.(Abar s) + (delta u)(C.B) + Dskip u needs one
 //      multiply-add per state less);
 //   2. recurrence: per step and state, M exponentials (ex2.approx of delta * A * log2 e, A
@@ -32,6 +32,19 @@
 #ifndef CS_FWD_MIN_BLOCKS
 #define CS_FWD_MIN_BLOCKS 1
 #endif
+
+// f(r, m) for the rows r = er, er + K, .. of [M*T] (modality m = r / T) that one thread transforms and
+// writes out. Where K divides T, row j's modality j K / T and step offset are compile-time, and so are its
+// shared-memory addresses (unrolled up to 8 rows: K = 1 would copy the body M*T times).
+template <int M, int T, int K, typename F>
+__device__ __forceinline__ void cs_each_row(int er, F&& f) {
+    if constexpr (T % K == 0 && M * T / K <= 8) {
+#pragma unroll
+        for (int j = 0; j < M * T / K; j++) f(er + j * K, j * K / T);
+    } else {
+        for (int r = er; r < M * T; r += K) f(r, r / T);
+    }
+}
 
 template <int M, int NS, int T, int K, int DT>
 __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p) {
@@ -104,9 +117,11 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
         cs_cp_async_commit();
     };
 
-    // one step of the recurrence at row t of the staged chunk
+    // one step of the recurrence at row t of the staged chunk. The products Abar^m s_{t-1} serve y^m and,
+    // summed over m, G_t s_{t-1}; with delta u pre-scaled by 1/M (transform), s_t = (sum_m Abar^m s_{t-1}) / M
+    // + V_t is one multiply-add per state and step
     auto step = [&](const float* bcb, int t) {
-        float G[NS], V[NS];
+        float G[NS], V[NS];   // G: sum_m Abar^m s_{t-1}; V: sum_m (delta u / M) B
 #pragma unroll
         for (int m = 0; m < M; m++) {
             const float2 dd = xf[(m * T + t) * DT + c];
@@ -116,20 +131,20 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
             float yp[2] = {0.f, 0.f};   // two chains: half the dependent latency
 #pragma unroll
             for (int i = 0; i < NS; i++) {
-                float ab = cs_exp2(dd.x * a2[m][i]);
-                yp[i & 1] = fmaf(Cv[i], ab * s[i], yp[i & 1]);
+                const float as = cs_exp2(dd.x * a2[m][i]) * s[i];
+                yp[i & 1] = fmaf(Cv[i], as, yp[i & 1]);
                 if (m == 0) {
-                    G[i] = ab;
+                    G[i] = as;
                     V[i] = dd.y * Bv[i];
                 } else {
-                    G[i] += ab;
+                    G[i] += as;
                     V[i] = fmaf(dd.y, Bv[i], V[i]);
                 }
             }
             ypart[((m * T + t) * K + k) * S + c] = yp[0] + yp[1];
         }
 #pragma unroll
-        for (int i = 0; i < NS; i++) s[i] = fmaf(G[i], s[i], V[i]) * INV_M;
+        for (int i = 0; i < NS; i++) s[i] = fmaf(G[i], INV_M, V[i]);
     };
 
     const int nChunks = (len + T - 1) / T;
@@ -147,15 +162,14 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
         // 1. transform
         {
             const float* raw = raw0 + q * rawSize;
-            for (int r = er; r < M * T; r += K) {
-                const int m = r / T;
+            cs_each_row<M, T, K>(er, [&](int r, int m) {
                 const float* rr = raw + r * 3 * DT + ec;
                 float pre = rr[0], uu = rr[DT], zz = rr[2 * DT];
                 float delta = cs_softplus(pre);
                 float dsk = d0 + ec < D ? p.Dskip[m * D + d0 + ec] : 0.f;
-                xf[r * DT + ec] = make_float2(delta, delta * uu);
+                xf[r * DT + ec] = make_float2(delta, delta * uu * INV_M);
                 ep[r * DT + ec] = make_float2(dsk * uu, zz * cs_sigmoid(zz));
-            }
+            });
         }
         cs_row_dots(cb, bc0 + q * bcSize, 2 * NP, NP, NP, M * T, NP % 4 == 0, tid, threads);   // C.B per row
         __syncthreads();
@@ -176,19 +190,21 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
 
         // 3. epilogue
         if (d0 + ec < D) {
-            for (int r = er; r < M * T; r += K) {
-                const int t = r % T, m = r / T, tt = t0 + t;
-                if (tt >= L) continue;
+            float* const outRow = outB + (long)(t0 + er) * D;   // row er of the chunk
+            cs_each_row<M, T, K>(er, [&](int r, int m) {
+                const int t = r - m * T, tt = t0 + t;
+                if (tt >= L) return;
                 float o = 0.f;
                 if (tt < len) {
-                    float y = 0.f;
                     const float* yr = ypart + r * K * S + ec;
-                    for (int e = 0; e < K; e++) y += yr[e * S];
+                    float y = yr[0];
+#pragma unroll
+                    for (int e = 1; e < K; e++) y += yr[e * S];
                     float2 x = xf[r * DT + ec], g = ep[r * DT + ec];
-                    o = (y + x.y * cb[r] + g.x) * g.y;
+                    o = (y + x.y * (float)M * cb[r] + g.x) * g.y;   // x.y is delta u / M
                 }
-                outB[m * xStrideM + (long)tt * D] = o;
-            }
+                outRow[m * xStrideM + (long)(t - er) * D] = o;
+            });
         }
     }
     // steps past the processed chunks (the sample ended): output 0

@@ -5,6 +5,11 @@ kernel variants with CUDA events.  Usage (on a GPU host, from the project root):
     python3 bench/dev/coupled_scan_dev.py check        # correctness grid
     python3 bench/dev/coupled_scan_dev.py time         # timings of the variants
     python3 bench/dev/coupled_scan_dev.py time-quick   # the same, L <= 2048 only
+
+With CS_DEV_SOURCES=NAME=DIR[,NAME=DIR] (directories holding other versions of the kernel sources, e.g.
+from `git show REV:kernels/coupled_scan_fwd.cu`), the variants marked src="NAME" time that version, so
+that a change is compared with the code before it within one run; variants naming no given directory
+are left out.
 """
 import math
 import os
@@ -30,12 +35,12 @@ assert PARAMS.itemsize == 8 * len(PTR_FIELDS) + 4 * len(INT_FIELDS)
 _modules = {}
 
 
-def module(which, defines):
-    key = (which, tuple(sorted(defines.items())))
+def module(which, defines, kdir=KDIR):
+    key = (which, kdir, tuple(sorted(defines.items())))
     if key not in _modules:
-        src = open(os.path.join(KDIR, f"coupled_scan_{which}.cu")).read()
+        src = open(os.path.join(kdir, f"coupled_scan_{which}.cu")).read()
         t0 = time.time()
-        opts = ("-std=c++17", "-lineinfo", f"-I{KDIR}") + tuple(f"-D{k}={v}" for k, v in defines.items())
+        opts = ("-std=c++17", "-lineinfo", f"-I{kdir}", f"-I{KDIR}") + tuple(f"-D{k}={v}" for k, v in defines.items())
         mod = cp.RawModule(code=src, options=opts)
         mod.compile()
         _modules[key] = mod
@@ -84,7 +89,7 @@ def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=None):
     floats = 2 * M * T * 3 * DT + 2 * M * T * 2 * NP + 4 * M * T * DT + ((M * T + 3) & ~3) + M * T * K * S
     if minb is None:   # CudaScan.forwardPlan's rule
         minb = 4 if M * ns <= 24 and (227 * 1024) // (4 * floats + 1024) >= 4 else 3
-    return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, smem=4 * floats, minb=minb, maxt=max(thr, 128) if minb > 1 else 256)
+    return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, smem=4 * floats, minb=minb, maxt=max(thr, 128 if minb > 1 else 256))
 
 
 def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=3, prefetch=None):
@@ -115,7 +120,7 @@ def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=3, prefetch=None):
 class Scan:
     """Runs the CUDA forward and backward on torch float32 tensors."""
 
-    def __init__(self, M, B, L, D, N, TS=16, fwd=None, bwd=None):
+    def __init__(self, M, B, L, D, N, TS=16, fwd=None, bwd=None, src=KDIR):
         self.M, self.B, self.L, self.D, self.N = M, B, L, D, N
         self.fc = fwd_config(M, N, D, **(fwd or {}))
         self.TS = max(self.fc["T"], TS // self.fc["T"] * self.fc["T"])
@@ -126,8 +131,8 @@ class Scan:
         bdef = dict(CS_M=M, CS_NS=bc["ns"], CS_T=bc["T"], CS_K=bc["K"], CS_DT=bc["DT"], CS_BWD_MIN_BLOCKS=bc["minb"])
         self.fname = "fwd" + str(list(fdef.values()))
         self.bname = "bwd" + str(list(bdef.values()))
-        self.fk = module("fwd", fdef).get_function("coupled_scan_fwd")
-        bm = module("bwd", bdef)
+        self.fk = module("fwd", fdef, src).get_function("coupled_scan_fwd")
+        bm = module("bwd", bdef, src)
         self.bk = bm.get_function("coupled_scan_bwd")
         self.sumk = bm.get_function("coupled_scan_sum_partials")
         self.fk.max_dynamic_shared_size_bytes = fc["smem"]
@@ -337,7 +342,7 @@ def bench_case(name, M, B, L, D, N, variants, reps=10):
     rows = []
     for v in variants:
         try:
-            sc = Scan(M, B, L, D, N, **v)
+            sc = Scan(M, B, L, D, N, **{k: w for k, w in v.items() if k != "bwd_time"})
             saved = sc.forward(x, out)
             tf = events_time(lambda: sc.forward(x, out), 2, reps)
             tb = events_time(lambda: sc.backward(x, saved, dout, g), 1, max(3, reps // 2)) if v.get("bwd_time", True) else float("nan")
@@ -372,12 +377,20 @@ def bench(quick=False):
     clock = cp.cuda.runtime.getDeviceProperties(0)["clockRate"] * 1e3
     print(f"copy bandwidth {bw / 1e12:.2f} TB/s, clock {clock / 1e9:.2f} GHz", flush=True)
     settings = [
-        ("paper", 3, 1024, 50, 256, 64, [dict(), dict(fwd=dict(minb=3)), dict(bwd=dict(ns=8, minb=2))]),
-        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(), dict(fwd=dict(minb=3))]),
-        ("long2k-64", 3, 8, 2048, 1536, 64, [dict(), dict(bwd=dict(ns=8, minb=2))]),
+        # fwd-only variants; src names a CS_DEV_SOURCES directory (the code before a change)
+        ("paper", 3, 1024, 50, 256, 64, [dict(src="base", bwd_time=False), dict(),
+                                         dict(fwd=dict(threads=256, minb=2), bwd_time=False),
+                                         dict(fwd=dict(minb=3), bwd_time=False)]),
+        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(src="base", bwd_time=False), dict()]),
+        ("long2k-64", 3, 8, 2048, 1536, 64, [dict(src="base", bwd_time=False), dict(),
+                                             dict(fwd=dict(threads=256, minb=2), bwd_time=False)]),
         ("long16k-16", 3, 8, 16384, 1536, 16, [dict(reps=3)]),
         ("long16k-64", 3, 8, 16384, 1536, 64, [dict(reps=3)]),
     ]
+    sources = dict(e.split("=", 1) for e in os.environ.get("CS_DEV_SOURCES", "").split(",") if "=" in e)
+    settings = [(n, M, B, L, D, N, [dict(w, src=os.path.abspath(sources[w["src"]])) if "src" in w else w
+                                    for w in v if w.get("src", "") in sources or "src" not in w])
+                for n, M, B, L, D, N, v in settings]
     table = []
     for name, M, B, L, D, N, variants in settings:
         if quick and L > 2048:

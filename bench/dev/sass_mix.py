@@ -6,7 +6,8 @@
 ELEMENTS is the work the kernel does, e.g. M*B*L*D*N for the coupled scan (3*1024*50*256*64 at the
 paper's setting). Prints thread instructions per element by opcode with their share of the stall
 samples; --blocks also prints each run of instructions executed the same number of times (a basic
-block, roughly) that costs at least 0.05 instructions per element, with its leading opcodes: that is
+block, roughly) that costs at least 0.05 instructions per element or 1% of the stall samples, with its
+share of the samples and its leading opcodes: that is
 how the address arithmetic of the staging loops showed up (bench/NOTES-scan.md, v6).
 """
 import collections
@@ -48,16 +49,18 @@ def main():
               f"{100 * per_op_stall[op] / samples:5.1f}% of stall samples")
     if "--blocks" in sys.argv:
         blocks, cur = [], None
-        for addr, op, n, _ in data:
+        for addr, op, n, stall in data:
             if cur is None or n != cur[1]:
-                cur = [addr, n, collections.Counter()]
+                cur = [addr, n, collections.Counter(), 0]
                 blocks.append(cur)
             cur[2][op] += 1
-        for addr, n, ops in blocks:
+            cur[3] += stall
+        # the stall samples are the time: a block waiting at a barrier shows on the instruction after it
+        for addr, n, ops, stall in blocks:
             cost = n * sum(ops.values()) * 32 / elements
-            if cost >= 0.05:
+            if cost >= 0.05 or stall / samples >= 0.01:
                 print(f"  {addr[-6:]} executed {n:>11,} x {sum(ops.values()):4d} = {cost:5.2f} per element  "
-                      f"{ops.most_common(5)}")
+                      f"{100 * stall / samples:5.1f}% of samples  {ops.most_common(5)}")
 
 
 if __name__ == "__main__":
