@@ -168,7 +168,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
             }
             return;
         }
-        const int warpLanes = min(32, threads - (tid & ~31));
+        const int warpLanes = threads % 32 == 0 ? 32 : min(32, threads - (tid & ~31));   // as cs_row_dots
         const unsigned mask = warpLanes == 32 ? 0xffffffffu : (1u << warpLanes) - 1u;
         for (int e0 = 0; e0 < M * T * 4; e0 += threads) {
             const int e = e0 + tid, r = e >> 2, qq = e & 3;
@@ -228,7 +228,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
         // once per (m, t, d) of buffer q: softplus, products, the gate's derivative
         auto transform = [&](bool full, int q) {
             const float* raw = raw0 + q * rawSize;
-            for (int r = er; r < M * T; r += K) {
+            cs_each_row<M, T, K>(er, [&](int r, int) {
                 const float* rr = raw + r * 4 * DT + ec;
                 float pre = rr[0], uu = rr[DT];
                 float delta = cs_softplus(pre);
@@ -240,7 +240,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                 } else {
                     xb[r * DT + ec] = make_float4(delta, delta * uu, 0.f, uu);
                 }
-            }
+            });
         };
 
         // the block sums of reverse step t (buffer q): dB, dC of this tile; du, ddelta_pre, dz

@@ -333,6 +333,19 @@ __device__ __forceinline__ void cs_stage_bc(float* dst, int dstRowStride, const 
     }
 }
 
+// f(r, m) for the rows r = er, er + K, .. of [M*T] (modality m = r / T) that one thread transforms and
+// writes out. Where K divides T, row j's modality j K / T and step offset are compile-time, and so are its
+// shared-memory addresses (unrolled up to 8 rows: K = 1 would copy the body M*T times).
+template <int M, int T, int K, typename F>
+__device__ __forceinline__ void cs_each_row(int er, F&& f) {
+    if constexpr (T % K == 0 && M * T / K <= 8) {
+#pragma unroll
+        for (int j = 0; j < M * T / K; j++) f(er + j * K, j * K / T);
+    } else {
+        for (int r = er; r < M * T; r += K) f(r, r / T);
+    }
+}
+
 // Dot products of row pairs: out[r] = sum_e a(r)[e] * b(r)[e], e < len, for rows r < rows, where
 // a(r) = base + r*rowStride and b(r) = a(r) + bOffset. Four threads per row each take every fourth
 // element (4-float vectors when vec), then two shuffles combine them; every thread of the block
@@ -348,7 +361,9 @@ __device__ __forceinline__ void cs_row_dots(float* out, const float* base, int r
         }
         return;
     }
-    const int warpLanes = min(32, threads - (tid & ~31));
+    // threads is a compile-time constant in both kernels: a whole number of warps gives a constant full mask,
+    // and the shuffles need no convergence check (a run-time mask cost a MATCH and a branch per shuffle pair)
+    const int warpLanes = threads % 32 == 0 ? 32 : min(32, threads - (tid & ~31));
     const unsigned mask = warpLanes == 32 ? 0xffffffffu : (1u << warpLanes) - 1u;
     for (int e0 = 0; e0 < rows * 4; e0 += threads) {
         const int e = e0 + tid, r = e >> 2, q = e & 3;

@@ -33,19 +33,6 @@
 #define CS_FWD_MIN_BLOCKS 1
 #endif
 
-// f(r, m) for the rows r = er, er + K, .. of [M*T] (modality m = r / T) that one thread transforms and
-// writes out. Where K divides T, row j's modality j K / T and step offset are compile-time, and so are its
-// shared-memory addresses (unrolled up to 8 rows: K = 1 would copy the body M*T times).
-template <int M, int T, int K, typename F>
-__device__ __forceinline__ void cs_each_row(int er, F&& f) {
-    if constexpr (T % K == 0 && M * T / K <= 8) {
-#pragma unroll
-        for (int j = 0; j < M * T / K; j++) f(er + j * K, j * K / T);
-    } else {
-        for (int r = er; r < M * T; r += K) f(r, r / T);
-    }
-}
-
 template <int M, int NS, int T, int K, int DT>
 __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p) {
     constexpr float INV_M = 1.f / M;

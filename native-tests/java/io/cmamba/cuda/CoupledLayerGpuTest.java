@@ -3,6 +3,7 @@ package io.cmamba.cuda;
 import io.cmamba.nn.CoupledMambaLayer;
 import io.cmamba.nn.Init;
 import io.cmamba.nn.MambaSettings;
+import io.cmamba.nn.Parameter;
 import io.cmamba.tensor.DType;
 import io.cmamba.tensor.Tensor;
 import org.junit.jupiter.api.Tag;
@@ -29,7 +30,8 @@ class CoupledLayerGpuTest {
         for (boolean coupled : new boolean[]{true, false}) {
             MambaSettings s = new MambaSettings(DM, 32, 16, 2, 4, false, coupled, false);
             long seed = rnd.nextLong();
-            CoupledMambaLayer g = new CoupledMambaLayer(new Init(gpu(), DType.F32, seed, new ArrayList<>()), "layers.0", M, s);
+            List<Parameter> gpuParams = new ArrayList<>();
+            CoupledMambaLayer g = new CoupledMambaLayer(new Init(gpu(), DType.F32, seed, gpuParams), "layers.0", M, s);
             CoupledMambaLayer c = new CoupledMambaLayer(new Init(CPU, DType.F64, seed, new ArrayList<>()), "layers.0", M, s);
             List<Tensor> inCpu = new ArrayList<>(), inGpu = new ArrayList<>();
             for (int m = 0; m < M; m++) {
@@ -58,6 +60,10 @@ class CoupledLayerGpuTest {
                 }
             }
             for (Tensor t : inGpu) t.close();
+            for (Parameter p : gpuParams) {   // the backend outlives the test: free what the layer holds
+                p.value().close();
+                p.grad().close();
+            }
         }
     }
 }
