@@ -341,13 +341,15 @@ def bench_case(name, M, B, L, D, N, variants, reps=10):
              dDskip=torch.empty(M, D, device="cuda"))
     rows = []
     for v in variants:
+        v = dict(v)
+        bwd_time = v.pop("bwd_time", True)   # False: a forward-only variant
         try:
-            sc = Scan(M, B, L, D, N, **{k: w for k, w in v.items() if k != "bwd_time"})
+            sc = Scan(M, B, L, D, N, **v)
             saved = sc.forward(x, out)
             tf = events_time(lambda: sc.forward(x, out), 2, reps)
-            tb = events_time(lambda: sc.backward(x, saved, dout, g), 1, max(3, reps // 2)) if v.get("bwd_time", True) else float("nan")
+            tb = events_time(lambda: sc.backward(x, saved, dout, g), 1, max(3, reps // 2)) if bwd_time else float("nan")
             del saved
-            rows.append((name, str({k: w for k, w in v.items() if k != "bwd_time"}), sc.fname, sc.bname, tf, tb,
+            rows.append((name, str(v), sc.fname, sc.bname, tf, tb,
                          f"fDT={sc.fc['DT']} fthr={sc.fc['threads']} bDT={sc.bc['DT']} bthr={sc.bc['threads']} tiles={sc.bc['tiles']} bg={sc.bc['bgroups']} sub={sc.bc['sub']} fsm={sc.fc['smem']//1024}K bsm={sc.bc['smem']//1024}K"))
             print(f"  {name} {rows[-1][1]}: fwd {tf:.3f} ms, bwd {tb:.3f} ms  [{rows[-1][6]}]", flush=True)
         except Exception as e:  # report and go on with the other variants
@@ -372,12 +374,24 @@ def floors(M, B, L, D, N, bw, clock_hz):
     return f * 1e3, b * 1e3, (fwd_bytes / bw * 1e3, exps / rate_exp * 1e3, fwd_fma / rate_fma * 1e3), (bwd_bytes / bw * 1e3, bwd_fma / rate_fma * 1e3)
 
 
+def with_sources(variants):
+    """The variants with src="NAME" resolved to CS_DEV_SOURCES's directory NAME; those naming none dropped."""
+    sources = dict(e.split("=", 1) for e in os.environ.get("CS_DEV_SOURCES", "").split(",") if "=" in e)
+    out = []
+    for v in variants:
+        if "src" not in v:
+            out.append(v)
+        elif v["src"] in sources:
+            out.append(dict(v, src=os.path.abspath(sources[v["src"]])))
+    return out
+
+
 def bench(quick=False):
     bw = copy_bandwidth()
     clock = cp.cuda.runtime.getDeviceProperties(0)["clockRate"] * 1e3
     print(f"copy bandwidth {bw / 1e12:.2f} TB/s, clock {clock / 1e9:.2f} GHz", flush=True)
     settings = [
-        # fwd-only variants; src names a CS_DEV_SOURCES directory (the code before a change)
+        # src: a CS_DEV_SOURCES directory (the code before a change); bwd_time=False: forward only
         ("paper", 3, 1024, 50, 256, 64, [dict(src="base"), dict(),
                                          dict(fwd=dict(threads=256, minb=2), bwd_time=False),
                                          dict(fwd=dict(minb=3), bwd_time=False)]),
@@ -387,10 +401,7 @@ def bench(quick=False):
         ("long16k-16", 3, 8, 16384, 1536, 16, [dict(reps=3)]),
         ("long16k-64", 3, 8, 16384, 1536, 64, [dict(reps=3)]),
     ]
-    sources = dict(e.split("=", 1) for e in os.environ.get("CS_DEV_SOURCES", "").split(",") if "=" in e)
-    settings = [(n, M, B, L, D, N, [dict(w, src=os.path.abspath(sources[w["src"]])) if "src" in w else w
-                                    for w in v if w.get("src", "") in sources or "src" not in w])
-                for n, M, B, L, D, N, v in settings]
+    settings = [(n, M, B, L, D, N, with_sources(v)) for n, M, B, L, D, N, v in settings]
     table = []
     for name, M, B, L, D, N, variants in settings:
         if quick and L > 2048:

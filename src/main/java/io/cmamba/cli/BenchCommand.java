@@ -26,7 +26,7 @@ import java.util.concurrent.Callable;
                 + "and cross-attention fusion (materialised scores and flash), at equal width, layers and head, with the "
                 + "rows of peers' CSVs joined in. Writes fusion-bench.csv, fusion-bench.json, speed.png, train-speed.png, "
                 + "(GPU) kernels.csv and kernels.txt (every kernel's time and roofline) and "
-                + "(GPU) memory.png and memory-inference.png to --out, and prints Coupled Mamba's ratios and the targets check.")
+                + "(GPU) memory.png, memory-inference.png and memory-driver.png to --out, and prints Coupled Mamba's ratios and the targets check.")
 final class BenchCommand implements Callable<Integer> {
     @ParentCommand
     Main main;

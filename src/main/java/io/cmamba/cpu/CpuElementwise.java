@@ -6,6 +6,7 @@ import io.cmamba.tensor.Tensor;
 import static io.cmamba.cpu.CpuBackend.data;
 import static io.cmamba.cpu.CpuBackend.off;
 import static io.cmamba.cpu.CpuMath.sigmoid;
+import static io.cmamba.cpu.CpuMath.softplus;
 
 /**
  * Pointwise ops, bias and row reductions of the CPU backend, in float64. Large arrays are cut into
@@ -64,8 +65,7 @@ final class CpuElementwise {
             case SILU:
                 return x * sigmoid(x);
             case SOFTPLUS:
-                // the same threshold as the GPU kernel: above it log1p(exp(x)) equals x in float32
-                return x > 20 ? x : Math.log1p(Math.exp(x));
+                return softplus(x);   // the GPU kernel's threshold: above 20, log1p(exp(x)) is x in float32
             case RELU:
                 return x > 0 ? x : 0;
             case GELU:
