@@ -442,9 +442,11 @@ def prof():
 if __name__ == "__main__":
     what = sys.argv[1] if len(sys.argv) > 1 else "check"
     print(torch.cuda.get_device_name(0), "torch", torch.__version__, "cupy", cp.__version__, flush=True)
+    bad = 0
     if what in ("check", "all"):
         bad = check()
     if what in ("time", "time-quick", "all"):
         bench(quick=what == "time-quick")
     if what == "prof":
         prof()
+    sys.exit(1 if bad else 0)   # a failed check fails the command (visit scripts test its exit status)
