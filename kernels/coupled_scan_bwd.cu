@@ -21,7 +21,10 @@
 // memory. After one barrier the block sums, while it computes the next step, the K partials of
 // each channel (giving du, ddelta_pre, dz) and the DT channel terms of each state (this tile's
 // share of dB and dC, added into the zeroed outputs with vector atomics: the tiles of a sample
-// meet only there). The partial buffers alternate between steps, so one barrier per step suffices.
+// meet only there). The partial buffers alternate between steps, so one barrier per step suffices;
+// sums that would leave one warp busy while the others wait at that barrier are split over several
+// lanes (cs_split). The states are kept scaled by M and g by 1/M, the exponentials giving Abar / M, so
+// that the mean over the modalities costs no multiply per element in either direction.
 // dA and dDskip are summed over the block's samples and steps in registers and shared memory and
 // written once per block (partials that coupled_scan_sum_partials adds in a fixed order).
 // Exponentials: 3 per (m, t, d, n) (pass 1, recompute, reverse); pass 1 is skipped when a chunk has
@@ -31,6 +34,63 @@
 #ifndef CS_BWD_MIN_BLOCKS
 #define CS_BWD_MIN_BLOCKS 3
 #endif
+
+// log2(M): the exponentials of the backward give Abar / M directly (exp2 of delta A log2 e - log2 M), so that
+// the coupled mean's 1/M costs nothing per element (see advance and the reverse step)
+template <int M>
+__device__ constexpr float cs_log2_modalities() {
+    return M == 1 ? 0.f : M == 2 ? 1.f : M == 3 ? 1.5849625f : M == 4 ? 2.f : M == 5 ? 2.32192809f
+         : M == 6 ? 2.5849625f : M == 7 ? 2.80735492f : 3.f;
+}
+
+// How the block sums of a reverse step are shared out. There are ND sums over the tile's DT channels
+// (dB, dC: one per modality, kind, state vector and lane slice) and NN sums over a channel's K lanes (du,
+// ddelta, dz: one per modality and channel). Each sum may be split into P (resp. Q) parts taken by lanes
+// of one warp and combined by shuffles; a warp works on one kind only (its lanes run one path, not
+// both in turn). The split with the shortest busiest warp under a rough instruction count is taken:
+// at N = 64 none (96 channel sums and 24 lane sums fill 4 warps as they are), at N = 16 the 24 channel
+// sums over 32 channels in 4 parts (a profile of the unsplit version had one warp doing them all while
+// the others waited at the step's barrier), at N = 256 the 6 lane sums over 64 lanes in 16 parts.
+struct CsSplit {
+    int P, Q;
+};
+
+__host__ __device__ constexpr int cs_log2i(int x) { return x <= 1 ? 0 : 1 + cs_log2i(x / 2); }
+
+__host__ __device__ constexpr int cs_split_cost(int nd, int nn, int P, int Q, int threads, int DT, int K, int VW) {
+    const int cD = (DT / P) * (VW + 1) + 2 * VW * cs_log2i(P) + 16;   // loads and adds, shuffles, atomic
+    const int cN = (K / Q) * 4 + 6 * cs_log2i(Q) + 30;                // loads and adds, shuffles, epilogue
+    const int total = nd * P + nn * Q;
+    int worst = 0;
+    for (int w = 0; w * 32 < threads; w++) {
+        int c = 0;
+        for (int lo = w * 32; lo < total; lo += threads) {
+            const int hi = lo + 32 < total ? lo + 32 : total;
+            if (lo < nd * P) c += cD;
+            if (hi > nd * P) c += cN;
+        }
+        worst = c > worst ? c : worst;
+    }
+    return worst;
+}
+
+__host__ __device__ constexpr CsSplit cs_split(int nd, int nn, int threads, int DT, int K, int VW) {
+    CsSplit best{1, 1};
+    int bestCost = cs_split_cost(nd, nn, 1, 1, threads, DT, K, VW);
+    if (threads % 32 != 0) return best;   // shuffles need whole warps
+    for (int P = 1; P <= 32 && DT % P == 0; P *= 2) {
+        if (P > 1 && (nd * P) % 32 != 0) continue;   // the parts of a channel sum fill whole warps
+        for (int Q = 1; Q <= 32 && K % Q == 0; Q *= 2) {
+            if (Q > 1 && ((nd * P) % 32 != 0 || (nn * Q) % 32 != 0)) continue;
+            const int c = cs_split_cost(nd, nn, P, Q, threads, DT, K, VW);
+            if (c < bestCost) {
+                bestCost = c;
+                best = CsSplit{P, Q};
+            }
+        }
+    }
+    return best;
+}
 
 template <int M, int NS, int T, int K, int DT>
 __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p) {
@@ -43,8 +103,12 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
     const int Bt = p.batch, L = p.length, D = p.channels, N = p.states;
     const bool dvalid = d < D;
     const int S = cs_partial_stride(DT, K, 4);
-    // reduction roles per step: nD dB/dC vector sums over channels, then nN channel sums over states
-    const int nD = M * 2 * NV * K, nN = M * DT;
+    // reduction roles per step: nD dB/dC vector sums over channels, then nN channel sums over states,
+    // split into P and Q parts (cs_split)
+    constexpr int nD = M * 2 * NV * K, nN = M * DT;
+    constexpr CsSplit SPLIT = cs_split(nD, nN, threads, DT, K, VW);
+    constexpr int P = SPLIT.P, Q = SPLIT.Q;
+    constexpr float LOG2M = cs_log2_modalities<M>();
 
     extern __shared__ float4 smem4[];
     float* sm = reinterpret_cast<float*>(smem4);
@@ -93,9 +157,9 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
             const int kq = it % K, r = it / K, jv = r % NV, w = (r / NV) & 1, m = r / (2 * NV);
             desc = make_int4((((m * 2 + w) * NV + jv) * threads + kq) * VW, kq * NS + jv * VW, (m << 1) | w,
                              (m * T) * 2 * NP + (jv * K + kq) * VW);
-        } else {
-            const int qn = it - nD;
-            desc = make_int4(qn % DT, qn / DT, 0, 0);
+        } else {   // the channel, the modality and Dskip there
+            const int qn = it - nD, cc = qn % DT, m = qn / DT;
+            desc = make_int4(cc, m, __float_as_int(d0 + cc < D ? p.Dskip[m * D + d0 + cc] : 0.f), 0);
         }
         items[it] = desc;
     }
@@ -133,7 +197,8 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
         }
     };
 
-    // one step of the forward recurrence at row t of the staged sub-chunk
+    // one step of the forward recurrence at row t of the staged sub-chunk, on M s (the backward keeps the
+    // states scaled by M): M s_t = (sum_m Abar^m / M) (M s_{t-1}) + sum_m delta u B, one multiply-add per state
     auto advance = [&](float (&st)[NS], int t) {
         float G[NS], V[NS];
 #pragma unroll
@@ -143,7 +208,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
             cs_load_slice<NS>(Bv, bc + (m * T + t) * 2 * NP, k, K);
 #pragma unroll
             for (int i = 0; i < NS; i++) {
-                float ab = cs_exp2(x.x * a2[m][i]);
+                float ab = cs_exp2(fmaf(x.x, a2[m][i], -LOG2M));   // Abar / M
                 if (m == 0) {
                     G[i] = ab;
                     V[i] = x.y * Bv[i];
@@ -154,7 +219,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
             }
         }
 #pragma unroll
-        for (int i = 0; i < NS; i++) st[i] = fmaf(G[i], st[i], V[i]) * INV_M;
+        for (int i = 0; i < NS; i++) st[i] = fmaf(G[i], st[i], V[i]);
     };
 
     // out[r] = sum over the tile's channels of dy * delta * u, row r of xb (four threads per row)
@@ -203,9 +268,11 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
             p.dz[gi] = 0.f;
         }
 
-        float g[NS];
+        float g[NS];   // g / M, the part of each H^m_t that comes from g_t
         if (p.dfinal_state != nullptr && dvalid) {
             cs_load_states<NS>(g, p.dfinal_state + ((long)b * D + d) * N, k * NS, N, vecN);
+#pragma unroll
+            for (int i = 0; i < NS; i++) g[i] *= INV_M;
         } else {
 #pragma unroll
             for (int i = 0; i < NS; i++) g[i] = 0.f;
@@ -215,13 +282,13 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
         auto issue = [&](int t0, int tEnd, bool full, int q) {
             float* raw = raw0 + q * rawSize;
             float* bcq = bc0 + q * bcSize;
-            cs_stage_rows<M, T>(raw, 4 * DT, preB, xStrideM, t0, tEnd, D, d0, xWalk, vecX);
-            cs_stage_rows<M, T>(raw + DT, 4 * DT, uB, xStrideM, t0, tEnd, D, d0, xWalk, vecX);
-            cs_stage_bc<M, T, NS>(bcq, 2 * NP, BmB, bcStrideM, N, K, t0, tEnd, bWalk, vecBC);
+            cs_stage_rows<M, T>(raw, 4 * DT, preB, xStrideM, t0, tEnd, D, d0, xWalk, vecX, 0, 4);
+            cs_stage_rows<M, T>(raw + DT, 4 * DT, uB, xStrideM, t0, tEnd, D, d0, xWalk, vecX, 1, 4);
+            cs_stage_bc<M, T, NS>(bcq, 2 * NP, BmB, bcStrideM, N, K, t0, tEnd, bWalk, vecBC, 0, 2);
             if (full) {
-                cs_stage_rows<M, T>(raw + 2 * DT, 4 * DT, zB, xStrideM, t0, tEnd, D, d0, xWalk, vecX);
-                cs_stage_rows<M, T>(raw + 3 * DT, 4 * DT, doB, xStrideM, t0, tEnd, D, d0, xWalk, vecX);
-                cs_stage_bc<M, T, NS>(bcq + NP, 2 * NP, CmB, bcStrideM, N, K, t0, tEnd, bWalk, vecBC);
+                cs_stage_rows<M, T>(raw + 2 * DT, 4 * DT, zB, xStrideM, t0, tEnd, D, d0, xWalk, vecX, 2, 4);
+                cs_stage_rows<M, T>(raw + 3 * DT, 4 * DT, doB, xStrideM, t0, tEnd, D, d0, xWalk, vecX, 3, 4);
+                cs_stage_bc<M, T, NS>(bcq + NP, 2 * NP, CmB, bcStrideM, N, K, t0, tEnd, bWalk, vecBC, 1, 2);
             }
             cs_cp_async_commit();
         };
@@ -244,21 +311,30 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
         };
 
         // the block sums of reverse step t (buffer q): dB, dC of this tile; du, ddelta_pre, dz
+        // The work is laid out as nD * P channel-sum parts, then nN * Q lane-sum parts, thread tid taking
+        // tid, tid + threads, ..; inside a warp the parts of one sum sit 32 / P (32 / Q) lanes apart, so
+        // that a quarter warp reads 8 different sums' consecutive vectors and xor shuffles combine them.
         auto reduce = [&](int t, int tt, int q) {
             const float* dp = dpart + q * (M * 2 * NS * threads);
             const float4* np = npart + q * (M * K * S);
-            for (int it = tid; it < nD + nN; it += threads) {
-                const int4 desc = items[it];
-                if (it < nD) {
+            const long rowN = ((long)b * L + tt) * N, rowD = ((long)b * L + tt) * D;
+            for (int it = tid; it < nD * P + nN * Q; it += threads) {
+                if (it < nD * P) {
+                    int item = it, part = 0;
+                    if constexpr (P > 1) {
+                        const int lane = it & 31;
+                        part = lane / (32 / P);
+                        item = (it >> 5) * (32 / P) + lane % (32 / P);
+                    }
+                    const int4 desc = items[item];
                     const int m = desc.z >> 1, w = desc.z & 1, n0 = desc.y;
                     float acc[VW];
 #pragma unroll
                     for (int e = 0; e < VW; e++) acc[e] = 0.f;
-                    const float* src = dp + desc.x;
-                    const int stride = K * VW;
-#pragma unroll 4
-                    for (int cc = 0; cc < DT; cc++) {
-                        const float* v = src + cc * stride;
+                    const float* src = dp + desc.x + part * K * VW;
+#pragma unroll 8
+                    for (int cc = 0; cc < DT / P; cc++) {   // channels part, part + P, ..
+                        const float* v = src + cc * P * K * VW;
                         if constexpr (VW == 4) {
                             float4 x4 = *reinterpret_cast<const float4*>(v);
                             acc[0] += x4.x;
@@ -270,13 +346,20 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                             for (int e = 0; e < VW; e++) acc[e] += v[e];
                         }
                     }
+                    if constexpr (P > 1) {   // whole warps run this path (cs_split)
+#pragma unroll
+                        for (int o = 32 / P; o < 32; o <<= 1)
+#pragma unroll
+                            for (int e = 0; e < VW; e++) acc[e] += __shfl_xor_sync(0xffffffffu, acc[e], o);
+                        if (part != 0) continue;
+                    }
                     if (w == 1) {
                         const float* brow = bc + desc.w + t * 2 * NP;
                         const float sd = sdd[m * T + t];
 #pragma unroll
                         for (int e = 0; e < VW; e++) acc[e] = fmaf(brow[e], sd, acc[e]);
                     }
-                    float* dst = (w == 0 ? p.dB : p.dC) + (((long)m * Bt + b) * L + tt) * N + n0;
+                    float* dst = (w == 0 ? p.dB : p.dC) + m * bcStrideM + rowN + n0;
                     if constexpr (VW == 4) {
                         if (vecRed && n0 + 4 <= N) {
                             asm volatile("red.global.add.v4.f32 [%0], {%1, %2, %3, %4};" ::"l"(dst), "f"(acc[0]),
@@ -288,22 +371,38 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                     for (int e = 0; e < VW; e++)
                         if (n0 + e < N) atomicAdd(dst + e, acc[e]);
                 } else {
+                    int item = it - nD * P, part = 0;
+                    if constexpr (Q > 1) {
+                        const int lane = item & 31;
+                        part = lane / (32 / Q);
+                        item = (item >> 5) * (32 / Q) + lane % (32 / Q);
+                    }
+                    const int4 desc = items[nD + item];
                     const int cc = desc.x, m = desc.y;
-                    if (d0 + cc >= D) continue;
                     float pa = 0.f, hb = 0.f, yq = 0.f;
-                    const float4* src = np + m * K * S + cc;
-#pragma unroll 4
-                    for (int kk = 0; kk < K; kk++) {
-                        float4 v = src[kk * S];
+                    const float4* src = np + m * K * S + cc + part * S;
+#pragma unroll 16
+                    for (int kk = 0; kk < K / Q; kk++) {   // lanes part, part + Q, ..
+                        float4 v = src[kk * Q * S];
                         pa += v.x;
                         hb += v.y;
                         yq += v.z;
                     }
+                    if constexpr (Q > 1) {
+#pragma unroll
+                        for (int o = 32 / Q; o < 32; o <<= 1) {
+                            pa += __shfl_xor_sync(0xffffffffu, pa, o);
+                            hb += __shfl_xor_sync(0xffffffffu, hb, o);
+                            yq += __shfl_xor_sync(0xffffffffu, yq, o);
+                        }
+                        if (part != 0) continue;
+                    }
+                    if (d0 + cc >= D) continue;
                     const float4 x = xb[(m * T + t) * DT + cc];
                     const float2 xx = xe[(m * T + t) * DT + cc];
-                    const float ds = p.Dskip[m * D + d0 + cc];
+                    const float ds = __int_as_float(desc.z);
                     const float y = yq + x.y * cb[m * T + t] + ds * x.w;
-                    const long gi = (((long)m * Bt + b) * L + tt) * D + d0 + cc;
+                    const long gi = m * xStrideM + rowD + d0 + cc;
                     p.du[gi] = fmaf(x.z, ds, x.x * hb);
                     p.ddelta_pre[gi] = fmaf(pa, CS_LN2, x.w * hb) * xx.y;
                     p.dz[gi] = y * xx.x;
@@ -329,6 +428,8 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                                   : p.initial_state != nullptr ? p.initial_state + ((long)b * D + d) * N : nullptr;
                 if (src0 != nullptr) {
                     cs_load_states<NS>(st, src0, k * NS, N, vecN);
+#pragma unroll
+                    for (int i = 0; i < NS; i++) st[i] *= (float)M;
                 } else {
 #pragma unroll
                     for (int i = 0; i < NS; i++) st[i] = 0.f;
@@ -346,9 +447,11 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                 cs_cp_async_wait<0>();
                 __syncthreads();   // buffer qbuf holds sub-chunk j; every thread is done with the last one
                 bc = bc0 + qbuf * bcSize;
+                // the other buffer is free (every thread is past the barrier): its copies get the transform's
+                // time too (issued after it, they were still in flight at pass 1's short sub-chunks)
+                if (nbuf == 2 && sIdx + 1 < nst) issue(tc0 + sub_of(sIdx + 1) * T, tc1, sIdx + 1 >= nsub - 1, qbuf ^ 1);
                 transform(!pass1, qbuf);
                 __syncthreads();
-                if (nbuf == 2 && sIdx + 1 < nst) issue(tc0 + sub_of(sIdx + 1) * T, tc1, sIdx + 1 >= nsub - 1, qbuf ^ 1);
                 if (pass1) {
                     // pass 1: the state entering sub-chunk j + 1
 #pragma unroll
@@ -389,8 +492,9 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                             float pa = 0.f, hb = 0.f, yq = 0.f;
 #pragma unroll
                             for (int i = 0; i < NS; i++) {
-                                float ab = cs_exp2(x.x * a2[m][i]);
-                                float ht = fmaf(x.z, Cv[i], g[i] * INV_M);
+                                // with Abar / M and M s_{t-1}: qv = Abar s_{t-1}, gn = g_{t-1} / M
+                                float ab = cs_exp2(fmaf(x.x, a2[m][i], -LOG2M));
+                                float ht = fmaf(x.z, Cv[i], g[i]);
                                 gn[i] = m == 0 ? ab * ht : fmaf(ab, ht, gn[i]);
                                 float qv = ab * sp[i];
                                 yq = fmaf(Cv[i], qv, yq);
@@ -430,8 +534,11 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                 qbuf ^= nbuf - 1;
             }
         }
-        if (p.dinitial_state != nullptr && dvalid)
+        if (p.dinitial_state != nullptr && dvalid) {
+#pragma unroll
+            for (int i = 0; i < NS; i++) g[i] *= (float)M;
             cs_store_states<NS>(p.dinitial_state + ((long)b * D + d) * N, g, k * NS, N, vecN);
+        }
     }
 
     // this block's share of dA and dDskip

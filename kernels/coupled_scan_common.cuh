@@ -262,16 +262,25 @@ __device__ __forceinline__ void cs_load_slice(float (&v)[NS], const float* row, 
 // When the threads divide the row evenly (colStep 0) each thread keeps one column and walks the rows
 // t of one modality, copying that row of all M modalities (m unrolled): one address computation per
 // row and no division (a profile showed 37 instructions per copy when the walk ran over [M*T] rows
-// with a division by T and a 64-bit multiply per copy).
+// with a division by T and a 64-bit multiply per copy). The rows are rotated by part/parts of the walk's
+// row step (cs_walk_start), so that the tensors staged with one walk are issued by different warps: where
+// the walk has more rows than T, unrotated, one warp issued every tensor's copies and the block waited
+// for it at the next barrier.
+__device__ __forceinline__ int cs_walk_start(const CsWalk& walk, int part, int parts) {
+    int t = walk.row - walk.rowStep * part / parts;
+    return t < 0 ? t + walk.rowStep : t;
+}
+
 template <int M, int T>
 __device__ __forceinline__ void cs_stage_rows(float* dst, int dstRowStride, const float* src, long mStride, int t0,
-                                              int tEnd, int rowLen, int w0, const CsWalk& walk, bool vec) {
+                                              int tEnd, int rowLen, int w0, const CsWalk& walk, bool vec, int part,
+                                              int parts) {
     if (walk.colStep == 0) {
         const int col = vec ? walk.col * 4 : walk.col;
         const bool colOk = w0 + col < rowLen;
         const float* g0 = src + w0 + col + (long)t0 * rowLen;
         float* d0 = dst + col;
-        for (int t = walk.row; t < T; t += walk.rowStep) {
+        for (int t = cs_walk_start(walk, part, parts); t < T; t += walk.rowStep) {
             const bool ok = colOk && t0 + t < tEnd;
             const float* g = g0 + (long)t * rowLen;
 #pragma unroll
@@ -301,12 +310,12 @@ __device__ __forceinline__ void cs_stage_rows(float* dst, int dstRowStride, cons
 // Copies B or C rows [t0, t0 + T) (all N states) into the interleaved layout dst + (m*T + t)*dstRowStride.
 template <int M, int T, int NS>
 __device__ __forceinline__ void cs_stage_bc(float* dst, int dstRowStride, const float* src, long mStride, int N, int K,
-                                            int t0, int tEnd, const CsWalk& walk, bool vec) {
+                                            int t0, int tEnd, const CsWalk& walk, bool vec, int part, int parts) {
     if (walk.colStep == 0) {   // as in cs_stage_rows: one column, the rows of all modalities at once
         const int n = vec ? walk.col * 4 : walk.col;
         float* d0 = dst + cs_bc_pos<NS>(n, K);
         const float* g0 = src + n + (long)t0 * N;
-        for (int t = walk.row; t < T; t += walk.rowStep) {
+        for (int t = cs_walk_start(walk, part, parts); t < T; t += walk.rowStep) {
             const bool ok = t0 + t < tEnd;
             const float* g = g0 + (long)t * N;
 #pragma unroll

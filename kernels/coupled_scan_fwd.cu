@@ -96,11 +96,12 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
         const int t0 = chunk * T, q = chunk & 1;
         float* raw = raw0 + q * rawSize;
         float* bc = bc0 + q * bcSize;
-        cs_stage_rows<M, T>(raw, 3 * DT, preB, xStrideM, t0, len, D, d0, xWalk, vecX);
-        cs_stage_rows<M, T>(raw + DT, 3 * DT, uB, xStrideM, t0, len, D, d0, xWalk, vecX);
-        cs_stage_rows<M, T>(raw + 2 * DT, 3 * DT, zB, xStrideM, t0, len, D, d0, xWalk, vecX);
-        cs_stage_bc<M, T, NS>(bc, 2 * NP, BmB, bcStrideM, N, K, t0, len, bWalk, vecBC);
-        cs_stage_bc<M, T, NS>(bc + NP, 2 * NP, CmB, bcStrideM, N, K, t0, len, bWalk, vecBC);
+        // not rotated (part 0 of 1): rotating cost the paper's instantiation 20 bytes of register spill
+        cs_stage_rows<M, T>(raw, 3 * DT, preB, xStrideM, t0, len, D, d0, xWalk, vecX, 0, 1);
+        cs_stage_rows<M, T>(raw + DT, 3 * DT, uB, xStrideM, t0, len, D, d0, xWalk, vecX, 0, 1);
+        cs_stage_rows<M, T>(raw + 2 * DT, 3 * DT, zB, xStrideM, t0, len, D, d0, xWalk, vecX, 0, 1);
+        cs_stage_bc<M, T, NS>(bc, 2 * NP, BmB, bcStrideM, N, K, t0, len, bWalk, vecBC, 0, 1);
+        cs_stage_bc<M, T, NS>(bc + NP, 2 * NP, CmB, bcStrideM, N, K, t0, len, bWalk, vecBC, 0, 1);
         cs_cp_async_commit();
     };
 

@@ -6,6 +6,8 @@ kernel variants with CUDA events.  Usage (on a GPU host, from the project root):
     python3 bench/dev/coupled_scan_dev.py time         # timings of the variants
     python3 bench/dev/coupled_scan_dev.py time-quick   # the same, L <= 2048 only
 
+CS_DEV_KERNELS=DIR takes the kernel sources from DIR instead of kernels/ (to check a variant).
+
 With CS_DEV_SOURCES=NAME=DIR[,NAME=DIR] (directories holding other versions of the kernel sources, e.g.
 from `git show REV:kernels/coupled_scan_fwd.cu`), the variants marked src="NAME" time that version, so
 that a change is compared with the code before it within one run; variants naming no given directory
@@ -21,7 +23,7 @@ import numpy as np
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-KDIR = os.path.join(ROOT, "kernels")
+KDIR = os.path.abspath(os.environ.get("CS_DEV_KERNELS") or os.path.join(ROOT, "kernels"))   # another copy: check it
 SMS = 132
 
 PTR_FIELDS = ["u", "delta_pre", "z", "A", "Bm", "Cm", "Dskip", "lengths", "initial_state", "out", "final_state",
@@ -272,6 +274,10 @@ def check():
         (3, 2, 50, 5, 256, False, True), (2, 1, 2048, 3, 16, False, True), (3, 2, 2048, 5, 64, True, True),
         (1, 1, 16384, 3, 1, False, False), (3, 1, 16384, 2, 16, False, True), (5, 2, 7, 17, 256, True, True),
         (3, 4, 50, 64, 64, True, True), (3, 2, 301, 20, 17, True, True), (2, 3, 97, 11, 5, True, False),
+        # block sums split over lanes (the backward's cs_split): N = 1 in 16 parts over 128 channels, N = 16 in
+        # 4 parts (and M = 1 in 8), N = 256 in 16 parts over 64 lanes; D leaves a partial last tile
+        (3, 2, 50, 130, 1, True, True), (3, 2, 60, 100, 16, True, True), (1, 2, 50, 70, 16, True, True),
+        (3, 2, 33, 5, 256, True, True),
     ]
     bad = 0
     for c in cases:
@@ -391,13 +397,11 @@ def bench(quick=False):
     clock = cp.cuda.runtime.getDeviceProperties(0)["clockRate"] * 1e3
     print(f"copy bandwidth {bw / 1e12:.2f} TB/s, clock {clock / 1e9:.2f} GHz", flush=True)
     settings = [
-        # src: a CS_DEV_SOURCES directory (the code before a change); bwd_time=False: forward only
-        ("paper", 3, 1024, 50, 256, 64, [dict(src="base"), dict(),
-                                         dict(fwd=dict(threads=256, minb=2), bwd_time=False),
-                                         dict(fwd=dict(minb=3), bwd_time=False)]),
-        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(src="base"), dict()]),
-        ("long2k-64", 3, 8, 2048, 1536, 64, [dict(src="base"), dict(),
-                                             dict(fwd=dict(threads=256, minb=2), bwd_time=False)]),
+        # src: a CS_DEV_SOURCES directory (base: the code before a series of changes, prev: before the last
+        # one, var: a variant of the current code); bwd_time=False: forward only
+        ("paper", 3, 1024, 50, 256, 64, [dict(src="base"), dict(src="prev"), dict(), dict(src="var")]),
+        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(src="base"), dict(src="prev"), dict(), dict(src="var")]),
+        ("long2k-64", 3, 8, 2048, 1536, 64, [dict(src="base"), dict(src="prev"), dict(), dict(src="var")]),
         ("long16k-16", 3, 8, 16384, 1536, 16, [dict(reps=3)]),
         ("long16k-64", 3, 8, 16384, 1536, 64, [dict(reps=3)]),
     ]
