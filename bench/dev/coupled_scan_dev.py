@@ -399,9 +399,9 @@ def bench(quick=False):
     settings = [
         # src: a CS_DEV_SOURCES directory (base: the code before a series of changes, prev: before the last
         # one, var: a variant of the current code); bwd_time=False: forward only
-        ("paper", 3, 1024, 50, 256, 64, [dict(src="base"), dict(src="prev"), dict(), dict(src="var")]),
-        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(src="base"), dict(src="prev"), dict(), dict(src="var")]),
-        ("long2k-64", 3, 8, 2048, 1536, 64, [dict(src="base"), dict(src="prev"), dict(), dict(src="var")]),
+        ("paper", 3, 1024, 50, 256, 64, [dict(src="base"), dict(src="prev"), dict()]),
+        ("long2k-16", 3, 8, 2048, 1536, 16, [dict(src="base"), dict(src="prev"), dict()]),
+        ("long2k-64", 3, 8, 2048, 1536, 64, [dict(src="base"), dict(src="prev"), dict()]),
         ("long16k-16", 3, 8, 16384, 1536, 16, [dict(reps=3)]),
         ("long16k-64", 3, 8, 16384, 1536, 64, [dict(reps=3)]),
     ]
