@@ -3,6 +3,8 @@
 # five settings, then compute-sanitizer's four tools over CoupledScanGpuTest (longSequences left out: its
 # L = 16384 runs take minutes under racecheck). From the project root on the GPU host, after bundling:
 #   OUT=/some/dir bash bench/gpu/visit-scan.sh
+# With PEERS=1 (quick) or PEERS=full, the PyTorch peer runs right after ScanBenchmark, in the same visit:
+# its times at the same settings and the outputs and gradients compared through CoupledScanRunner.
 set -uo pipefail
 out=${OUT:-/tmp/cmamba-scan}
 mkdir -p "$out"
@@ -16,6 +18,14 @@ t0=$SECONDS
 timeout 120 bash .gpu-bundle/run.sh java io.cmamba.bench.ScanBenchmark > "$out/scan-bench.txt" 2>&1
 echo "ScanBenchmark: exit $? in $((SECONDS - t0)) s"
 tail -7 "$out/scan-bench.txt"
+if [ -n "${PEERS:-}" ]; then
+  t0=$SECONDS
+  quick=--quick
+  [ "$PEERS" = full ] && quick=
+  timeout 400 python3 bench/peers/coupled_scan_torch.py $quick > "$out/scan-peer-torch.txt" 2>&1
+  echo "PyTorch peer: exit $? in $((SECONDS - t0)) s"
+  tail -30 "$out/scan-peer-torch.txt"
+fi
 launcher=$(ls .gpu-bundle/launcher/junit-platform-console-standalone-*.jar)
 sel=""
 for m in shortSequencesEveryModalityCountAndStateSize manyTilesAndSampleGroups eightModalities \
