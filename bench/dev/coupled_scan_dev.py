@@ -398,7 +398,7 @@ def bench(quick=False):
     print(f"copy bandwidth {bw / 1e12:.2f} TB/s, clock {clock / 1e9:.2f} GHz", flush=True)
     settings = [
         # src: a CS_DEV_SOURCES directory (base: the code before a series of changes, prev: before the last
-        # one, var: a variant of the current code); bwd_time=False: forward only
+        # one); bwd_time=False: forward only
         ("paper", 3, 1024, 50, 256, 64, [dict(src="base"), dict(src="prev"), dict()]),
         ("long2k-16", 3, 8, 2048, 1536, 16, [dict(src="base"), dict(src="prev"), dict()]),
         ("long2k-64", 3, 8, 2048, 1536, 64, [dict(src="base"), dict(src="prev"), dict()]),

@@ -269,24 +269,21 @@ public final class CoupledMambaLayer {
 
     /** x and z from the two row blocks of in_proj's weight (no [B, L, 2D] tensor and no split copies). */
     private void inProjections(Branch b, Tensor normOut, Tensor x, Tensor z) {
-        normOut.backend().gemm(false, true, 1, normOut, b.inProj.weight.value().narrow(0, s.inner()), 0, x);
+        b.inProj.forwardRows(0, normOut, x);
         zProjection(b, normOut, z);
     }
 
     /** z alone, from in_proj's second row block (the backward recomputes it). */
     private void zProjection(Branch b, Tensor normOut, Tensor z) {
-        int d = s.inner();
-        normOut.backend().gemm(false, true, 1, normOut, b.inProj.weight.value().narrow(d, d), 0, z);
+        b.inProj.forwardRows(s.inner(), normOut, z);
     }
 
     /** dtr, B and C from the three row blocks of x_proj's weight, then deltaPre = dt_proj(dtr). */
     private void stepProjections(Branch b, Tensor u, Tensor dtr, Tensor bOut, Tensor cOut, Tensor deltaPre) {
-        Backend be = u.backend();
-        Tensor w = b.xProj.weight.value();
         int r = s.dtRank(), n = s.dState();
-        be.gemm(false, true, 1, u, w.narrow(0, r), 0, dtr);
-        be.gemm(false, true, 1, u, w.narrow(r, n), 0, bOut);
-        be.gemm(false, true, 1, u, w.narrow(r + n, n), 0, cOut);
+        b.xProj.forwardRows(0, u, dtr);
+        b.xProj.forwardRows(r, u, bOut);
+        b.xProj.forwardRows(r + n, u, cOut);
         b.dtProj.forward(dtr, deltaPre);
     }
 
@@ -601,24 +598,17 @@ public final class CoupledMambaLayer {
                 } else {
                     // x_proj by its three row blocks (dt, B, C); u feeds both the scan and x_proj
                     Tensor dDtr = mw.keep(b.dtProj.backward(sv.dtr, dDeltaPre.select(m), true));
-                    Tensor gW = b.xProj.weight.grad(), wv = b.xProj.weight.value(), um = u.select(m);
-                    Tensor[] blocks = {dDtr, dB.select(m), dC.select(m)};
-                    int[] at = {0, r, r + n}, width = {r, n, n};
-                    for (int i = 0; i < 3; i++) {
-                        be.gemm(true, false, 1, blocks[i], um, 0, gW.narrow(at[i], width[i]));
-                        be.gemm(false, false, 1, blocks[i], wv.narrow(at[i], width[i]), 1, duTotal);
-                    }
+                    b.xProj.backwardRows(0, u.select(m), dDtr, duTotal, true);
+                    b.xProj.backwardRows(r, u.select(m), dB.select(m), duTotal, true);
+                    b.xProj.backwardRows(r + n, u.select(m), dC.select(m), duTotal, true);
                 }
                 Tensor dXc = mw.keep(be.empty(dt, nb, l, d));
                 be.activationBackward(Activation.SILU, dXc, duTotal, sv.xc);
                 Tensor dX = mw.keep(b.conv.backward(sv.x, dXc));
                 // in_proj by its two row blocks (x, z)
-                Tensor nOut = norms[m].out(), gW = b.inProj.weight.grad(), wv = b.inProj.weight.value();
                 Tensor dNorm = mw.keep(be.empty(dt, nb, l, s.dModel()));
-                be.gemm(true, false, 1, dX, nOut, 0, gW.narrow(0, d));
-                be.gemm(true, false, 1, dz.select(m), nOut, 0, gW.narrow(d, d));
-                be.gemm(false, false, 1, dX, wv.narrow(0, d), 0, dNorm);
-                be.gemm(false, false, 1, dz.select(m), wv.narrow(d, d), 1, dNorm);
+                b.inProj.backwardRows(0, norms[m].out(), dX, dNorm, false);
+                b.inProj.backwardRows(d, norms[m].out(), dz.select(m), dNorm, true);
                 Tensor dIn = b.norm.backward(sv.input, norms[m], dNorm);
                 dInputs.add(dIn);
                 be.axpby(dIn, 1, dIn, 1, dOutputs.get(m)); // the residual path

@@ -51,6 +51,34 @@ public final class Linear {
     }
 
     /**
+     * y = x W_rows^T for the weight's rows [row0, row0 + y's last dimension): one block of the output,
+     * computed alone where a caller uses the blocks as separate tensors (no full output and no split
+     * copies). Only for a layer without bias.
+     *
+     * @param x [..., in]
+     * @param y [..., rows] to overwrite
+     */
+    public void forwardRows(int row0, Tensor x, Tensor y) {
+        x.backend().gemm(false, true, 1, x, rowBlock(row0, y), 0, y);
+    }
+
+    /**
+     * Backward of {@link #forwardRows}: overwrites those rows of dW from x [..., in] and dy [..., rows],
+     * and adds dy W_rows to dx [..., in] ({@code accumulate}) or overwrites dx with it.
+     */
+    public void backwardRows(int row0, Tensor x, Tensor dy, Tensor dx, boolean accumulate) {
+        Backend be = x.backend();
+        Tensor w = rowBlock(row0, dy);
+        be.gemm(true, false, 1, dy, x, 0, weight.grad().narrow(row0, w.dim(0)));
+        be.gemm(false, false, 1, dy, w, accumulate ? 1 : 0, dx);
+    }
+
+    private Tensor rowBlock(int row0, Tensor blockOut) {
+        if (bias != null) throw new IllegalStateException("Linear " + weight.name() + ": row blocks are for a layer without bias");
+        return weight.value().narrow(row0, blockOut.shape().cols());
+    }
+
+    /**
      * Overwrites dW (and db) from the forward's input x [..., in] and dy [..., out].
      *
      * @return dx [..., in] (new; the caller closes it), or null when {@code needInput} is false

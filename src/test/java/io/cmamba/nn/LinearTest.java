@@ -90,6 +90,43 @@ class LinearTest {
         }
     }
 
+    /** Row blocks [0, 2) and [2, 5) of a 5-output layer give the full forward's and backward's blocks. */
+    @Test
+    void rowBlocksEqualTheFullLayer() {
+        Random rnd = random("LinearTest.rowBlocks");
+        List<Parameter> ps = new ArrayList<>();
+        Linear lin = new Linear(init(rnd.nextLong(), ps), "lin", 4, 5, false);
+        Tensor x = f64(gaussian(rnd, 3 * 4), 3, 4);
+        double[] dyv = gaussian(rnd, 3 * 5), dxPrior = gaussian(rnd, 3 * 4);
+        double[] y, dx, dW;
+        try (Tensor yt = lin.forward(x, null); Tensor dy = f64(dyv, 3, 5); Tensor dxt = lin.backward(x, dy, true)) {
+            y = yt.toDoubles();
+            dx = dxt.toDoubles();
+            dW = ps.get(0).grad().toDoubles();
+        }
+        poisonGradients(ps);
+        int[] at = {0, 2, 5};
+        try (Tensor dxSum = f64(dxPrior.clone(), 3, 4)) {
+            for (int i = 0; i < 2; i++) {
+                int w = at[i + 1] - at[i];
+                double[] dyBlock = new double[3 * w];
+                for (int row = 0; row < 3; row++) System.arraycopy(dyv, row * 5 + at[i], dyBlock, row * w, w);
+                try (Tensor yb = f64(new double[3 * w], 3, w); Tensor dyb = f64(dyBlock, 3, w)) {
+                    lin.forwardRows(at[i], x, yb);
+                    double[] got = yb.toDoubles();
+                    for (int row = 0; row < 3; row++)
+                        for (int j = 0; j < w; j++) assertEquals(y[row * 5 + at[i] + j], got[row * w + j], 1e-12, "y block " + i);
+                    lin.backwardRows(at[i], x, dyb, dxSum, true);
+                }
+            }
+            double[] got = dxSum.toDoubles();
+            for (int e = 0; e < got.length; e++) assertEquals(dxPrior[e] + dx[e], got[e], 1e-12, "dx accumulated");
+        }
+        assertArrayEquals(dW, ps.get(0).grad().toDoubles(), 1e-12, "dW from the blocks");
+        Linear withBias = new Linear(init(2, new ArrayList<>()), "biased", 4, 5, true);
+        assertThrows(IllegalStateException.class, () -> withBias.forwardRows(0, x, f64(new double[6], 3, 2)));
+    }
+
     @Test
     void wrongInputWidthIsNamed() {
         Linear lin = new Linear(init(1, new ArrayList<>()), "enc", 4, 3, true);
