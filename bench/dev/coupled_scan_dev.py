@@ -12,7 +12,11 @@ With CS_DEV_SOURCES=NAME=DIR[,NAME=DIR] (directories holding other versions of t
 from `git show REV:kernels/coupled_scan_fwd.cu`), the variants marked src="NAME" time that version, so
 that a change is compared with the code before it within one run; variants naming no given directory
 are left out.
+
+With CS_DEV_VARIANTS='{"long2k-16": [{"fwd": {"ns": 2, "minb": 6}}]}' (JSON: setting name -> variants), the
+time commands also run those launch configurations (keyword arguments of fwd_config and bwd_config).
 """
+import json
 import math
 import os
 import sys
@@ -405,7 +409,8 @@ def bench(quick=False):
         ("long16k-16", 3, 8, 16384, 1536, 16, [dict(reps=3)]),
         ("long16k-64", 3, 8, 16384, 1536, 64, [dict(reps=3)]),
     ]
-    settings = [(n, M, B, L, D, N, with_sources(v)) for n, M, B, L, D, N, v in settings]
+    extra = json.loads(os.environ.get("CS_DEV_VARIANTS") or "{}")
+    settings = [(n, M, B, L, D, N, with_sources(v) + extra.get(n, [])) for n, M, B, L, D, N, v in settings]
     table = []
     for name, M, B, L, D, N, variants in settings:
         if quick and L > 2048:

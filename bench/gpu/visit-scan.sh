@@ -4,7 +4,8 @@
 # L = 16384 runs take minutes under racecheck). From the project root on the GPU host, after bundling:
 #   OUT=/some/dir bash bench/gpu/visit-scan.sh
 # With PEERS=1 (quick) or PEERS=full, the PyTorch peer runs right after ScanBenchmark, in the same visit:
-# its times at the same settings and the outputs and gradients compared through CoupledScanRunner.
+# its times at the same settings and the outputs and gradients compared through CoupledScanRunner;
+# PEER_ARGS adds its options (--compile: the torch.compile'd chunk as well).
 set -uo pipefail
 out=${OUT:-/tmp/cmamba-scan}
 mkdir -p "$out"
@@ -22,7 +23,7 @@ if [ -n "${PEERS:-}" ]; then
   t0=$SECONDS
   quick=--quick
   [ "$PEERS" = full ] && quick=
-  timeout 400 python3 bench/peers/coupled_scan_torch.py $quick > "$out/scan-peer-torch.txt" 2>&1
+  timeout 500 python3 bench/peers/coupled_scan_torch.py $quick ${PEER_ARGS:-} > "$out/scan-peer-torch.txt" 2>&1
   echo "PyTorch peer: exit $? in $((SECONDS - t0)) s"
   tail -30 "$out/scan-peer-torch.txt"
 fi

@@ -7,8 +7,13 @@ fused multiply-add per step over [B, D, N]; a log-space cumulative product would
 small), then h = Abar s_{t-1} + Bbar u, y = C.h + Dskip u and the gate for the whole chunk at once.
 With gradients each chunk is checkpointed, so that no [B, L, D, N] tensor is kept.
 
+With --compile the same chunk also runs through torch.compile (inductor): the recurrence is pointwise over
+(b, d, n) across the chunk's steps, so the compiler can fuse a chunk's steps into a few kernels. Each
+shape compiles once (dynamic=False); the first call's time is reported apart as the compile time, and a
+setting whose compilation fails or passes --compile-deadline seconds is reported as such, not timed.
+
 Usage, on the GPU host from the project root (the Java side through .gpu-bundle/run.sh):
-    python3 bench/peers/coupled_scan_torch.py [--quick] [--no-compare]
+    python3 bench/peers/coupled_scan_torch.py [--quick] [--no-compare] [--compile]
 It times forward and backward at ScanBenchmark's settings (CUDA events, warm-up, median), then
 compares outputs and gradients with io.cmamba.bench.CoupledScanRunner at reduced sizes, the inputs
 and outputs exchanged as safetensors files: max |difference| and norm-wise relative difference of
@@ -19,6 +24,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -51,7 +57,7 @@ def chunk(s0, dl, u, z, A, B, C, Ds):
     return y * torch.nn.functional.silu(z), s
 
 
-def scan(pre, u, z, A, B, C, Ds, s0=None, tc=16, ckpt=False):
+def scan(pre, u, z, A, B, C, Ds, s0=None, tc=16, ckpt=False, chunk_fn=chunk):
     M, Bt, L, D = u.shape
     N = A.shape[2]
     dl = softplus(pre)
@@ -60,7 +66,7 @@ def scan(pre, u, z, A, B, C, Ds, s0=None, tc=16, ckpt=False):
     for t0 in range(0, L, tc):
         sl = slice(t0, min(L, t0 + tc))
         args = (s, dl[:, :, sl], u[:, :, sl], z[:, :, sl], A, B[:, :, sl], C[:, :, sl], Ds)
-        o, s = checkpoint(chunk, *args, use_reentrant=False) if ckpt else chunk(*args)
+        o, s = checkpoint(chunk_fn, *args, use_reentrant=False) if ckpt else chunk_fn(*args)
         outs.append(o)
     return torch.cat(outs, 2), s
 
@@ -93,14 +99,16 @@ def median_ms(fn, warm=1, runs=5):
     return ts[len(ts) // 2]
 
 
-def time_setting(name, M, Bt, L, D, N, runs):
+def time_setting(name, M, Bt, L, D, N, runs, chunk_fn=chunk, label="torch", deadline=None):
+    """Median forward and backward ms of the chunked formulation with chunk_fn; for a compiled chunk_fn the
+    first (compiling) call of each is timed apart and checked against the deadline in seconds."""
     x = inputs(M, Bt, L, D, N)
     tc = chunk_len(M, Bt, D, N)
     args = [x[k] for k in ("delta", "u", "z", "A", "B", "C", "Dskip")]
 
     def fwd():
         with torch.no_grad():
-            scan(*args, tc=tc)
+            scan(*args, tc=tc, chunk_fn=chunk_fn)
 
     req = [a.detach().requires_grad_(True) for a in args]
     dout = torch.randn(M, Bt, L, D, device="cuda")
@@ -108,14 +116,25 @@ def time_setting(name, M, Bt, L, D, N, runs):
     def fwd_bwd():
         for a in req:
             a.grad = None
-        out, _ = scan(*req, tc=tc, ckpt=True)
+        out, _ = scan(*req, tc=tc, ckpt=True, chunk_fn=chunk_fn)
         out.backward(dout)
 
     r = max(1, runs if L <= 2048 else 1)
+    first = ""
+    if deadline is not None:   # compile both graphs first, each against the deadline
+        secs = []
+        for fn in (fwd, fwd_bwd):
+            t0 = time.time()
+            fn()
+            torch.cuda.synchronize()
+            secs.append(time.time() - t0)
+            if secs[-1] > deadline:
+                raise TimeoutError(f"compiling took {secs[-1]:.0f} s, over the {deadline:.0f} s deadline")
+        first = f", first calls {secs[0]:.1f} s and {secs[1]:.1f} s (compiling)"
     f = median_ms(fwd, 1, r)
     fb = median_ms(fwd_bwd, 1, r)
-    print(f"torch {name:12s} M={M} B={Bt} L={L} D={D} N={N} (chunks of {tc}): forward {f:.3f} ms, "
-          f"backward {fb - f:.3f} ms (forward+backward {fb:.3f} ms)", flush=True)
+    print(f"{label} {name:12s} M={M} B={Bt} L={L} D={D} N={N} (chunks of {tc}): forward {f:.3f} ms, "
+          f"backward {fb - f:.3f} ms (forward+backward {fb:.3f} ms){first}", flush=True)
     del x, args, req, dout
     torch.cuda.empty_cache()
     return f, fb - f
@@ -165,20 +184,32 @@ def main():
     ap.add_argument("--quick", action="store_true", help="skip the L = 16384 settings")
     ap.add_argument("--no-compare", action="store_true")
     ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--compile", action="store_true", help="also time the chunk through torch.compile")
+    ap.add_argument("--compile-deadline", type=float, default=120, help="seconds one compilation may take")
     args = ap.parse_args()
     print(torch.cuda.get_device_name(0), "torch", torch.__version__, flush=True)
+    kinds = [("torch", chunk, None)]
+    if args.compile:
+        # every setting's shapes, with and without gradients, are graphs of the one function `chunk`: above
+        # dynamo's default limit of 8 recompilations it would quietly fall back to eager
+        cfg = torch._dynamo.config
+        setattr(cfg, "recompile_limit" if hasattr(cfg, "recompile_limit") else "cache_size_limit", 64)
+        kinds.append(("torch.compile", torch.compile(chunk, dynamic=False), args.compile_deadline))
     rows = []
-    for name, M, Bt, L, D, N in SETTINGS:
-        if args.quick and L > 2048:
-            continue
-        try:
-            rows.append((name,) + time_setting(name, M, Bt, L, D, N, args.runs))
-        except torch.cuda.OutOfMemoryError as e:
-            print(f"torch {name}: out of memory ({str(e).splitlines()[0]})", flush=True)
+    for label, fn, deadline in kinds:
+        for name, M, Bt, L, D, N in SETTINGS:
+            if args.quick and L > 2048:
+                continue
+            try:
+                rows.append((label, name) + time_setting(name, M, Bt, L, D, N, args.runs, fn, label, deadline))
+            except torch.cuda.OutOfMemoryError as e:
+                print(f"{label} {name}: out of memory ({str(e).splitlines()[0]})", flush=True)
+            except Exception as e:  # a compiler failure or a missed deadline: say so and go on
+                print(f"{label} {name}: not timed: {type(e).__name__}: {str(e).splitlines()[0][:300]}", flush=True)
             torch.cuda.empty_cache()
-    print("\ntorch setting   forward ms  backward ms")
+    print("\npeer           setting       forward ms  backward ms")
     for r in rows:
-        print(f"{r[0]:14s} {r[1]:10.3f} {r[2]:12.3f}")
+        print(f"{r[0]:14s} {r[1]:12s} {r[2]:10.3f} {r[3]:12.3f}")
     if not args.no_compare:
         java = ["bash", ".gpu-bundle/run.sh", "java", "io.cmamba.bench.CoupledScanRunner"]
         compare(3, 16, 50, 256, 64, java)
