@@ -20,6 +20,10 @@ public final class CpuGemmBenchmark {
     }
 
     public static void main(String[] args) {
+        BenchArgs.runMain("CpuGemmBenchmark", () -> run(args));
+    }
+
+    private static void run(String[] args) {
         int rows = args.length > 0 ? Integer.parseInt(args[0]) : 1024 * 50;
         int in = args.length > 1 ? Integer.parseInt(args[1]) : 128;
         int out = args.length > 2 ? Integer.parseInt(args[2]) : 512;

@@ -34,6 +34,10 @@ public final class CpuScanBenchmark {
     static final double FORWARD_FLOPS = 10, BACKWARD_FLOPS = 30;
 
     public static void main(String[] args) {
+        BenchArgs.runMain("CpuScanBenchmark", () -> run(args));
+    }
+
+    private static void run(String[] args) {
         int repeats = args.length > 0 ? Integer.parseInt(args[0]) : 7;
         String[] shapes = args.length > 1 ? Arrays.copyOfRange(args, 1, args.length) : new String[]{"3,32,50,256,64", "3,2,2048,256,16"};
         System.out.printf("CPU coupled scan, float64, %d threads (%d processors), Java %s, checkpoint every %d steps, scan chunk %d%n",

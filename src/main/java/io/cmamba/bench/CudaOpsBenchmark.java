@@ -40,7 +40,11 @@ public final class CudaOpsBenchmark {
 
     private static final String[] KERNEL_FILES = {"elementwise.cu", "norm.cu", "conv1d.cu", "pooling.cu", "loss.cu", "optim.cu", "gemm.cu"};
 
-    public static void main(String[] args) throws Exception {
+    public static void main(String[] args) {
+        BenchArgs.runMain("CudaOpsBenchmark", () -> run(args));
+    }
+
+    private static void run(String[] args) throws Exception {
         long n = args.length > 0 ? Long.parseLong(args[0]) : 1L << 26;
         int repeats = args.length > 1 ? Integer.parseInt(args[1]) : 20;
         try (CudaBackend gpu = new CudaBackend(0)) {

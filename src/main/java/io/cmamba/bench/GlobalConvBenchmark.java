@@ -50,7 +50,11 @@ public final class GlobalConvBenchmark {
 
     static final int M = 3, D = 256, N = 64;
 
-    public static void main(String[] args) throws IOException {
+    public static void main(String[] args) {
+        BenchArgs.runMain("GlobalConvBenchmark", () -> run(args));
+    }
+
+    private static void run(String[] args) throws IOException {
         int[] lengths = {64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384};
         int tokens = 131072, runs = 10;
         boolean scan = true;

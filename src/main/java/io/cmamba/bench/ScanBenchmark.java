@@ -80,6 +80,10 @@ public final class ScanBenchmark {
     }
 
     public static void main(String[] args) {
+        BenchArgs.runMain("ScanBenchmark", () -> run(args));
+    }
+
+    private static void run(String[] args) {
         boolean quick = false;
         int runs = 15;
         Set<String> only = null;

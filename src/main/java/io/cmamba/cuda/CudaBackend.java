@@ -60,7 +60,13 @@ public final class CudaBackend implements Backend {
 
     /** Opens device {@code index}: context, stream, allocator, NVRTC (the chosen binding) and cuBLAS. */
     public CudaBackend(int index) {
-        this(index, Nvrtc.provider(), new KernelCache(KernelCache.defaultDir()));
+        this(index, driverThenNvrtc(), new KernelCache(KernelCache.defaultDir()));
+    }
+
+    /** The NVRTC binding, once the driver is known to load: without a GPU, the error says that, not "no NVRTC". */
+    private static NvrtcProvider driverThenNvrtc() {
+        Cuda.init();
+        return Nvrtc.provider();
     }
 
     /** Opens device {@code index} with a given compiler and cache (tests, benchmarks). */

@@ -1,6 +1,7 @@
 package io.cmamba.cuda;
 
 import io.cmamba.tensor.Backends;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -100,7 +101,7 @@ class CudaBackendProviderTest {
     @Test
     void autoFallsBackToTheCpuWithTheReason() {
         String why = new CudaBackendProvider().unavailableReason();
-        org.junit.jupiter.api.Assumptions.assumeTrue(why != null, "this machine has a usable GPU");
+        Assumptions.assumeTrue(why != null, "this machine has a usable GPU");
         assertFalse(why.contains("\n"), why);
         Backends.Choice c = Backends.open("auto");
         assertEquals("cpu", c.backend().name());
@@ -190,5 +191,15 @@ class CudaBackendProviderTest {
         ColumnSums one = ColumnSums.plan(1, 1, 132);
         assertEquals(1, one.chunks());
         assertTrue(ColumnSums.plan(10_000_000, 1, 132).chunks() <= ColumnSums.MAX_CHUNKS);
+    }
+
+    /** On a machine without the driver (CI), opening the backend names the driver, not the compiler behind it. */
+    @Test
+    void openingWithoutADriverNamesTheDriver() {
+        String why = Cuda.probeDriver();
+        Assumptions.assumeTrue(why != null, "this machine has a CUDA driver");
+        CudaException e = assertThrows(CudaException.class, () -> new CudaBackend(0));
+        assertTrue(e.getMessage().contains("driver"), e.getMessage());
+        assertFalse(e.getMessage().contains("NVRTC"), e.getMessage());
     }
 }
