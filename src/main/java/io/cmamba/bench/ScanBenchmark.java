@@ -74,6 +74,17 @@ public final class ScanBenchmark {
     record Row(Setting s, double fwdMs, double bwdMs, double fwdFloor, double bwdFloor, String fwdBound, String bwdBound) {
     }
 
+    /**
+     * A setting's result line (ScanReport reads it back): times in ms, each floor as {floor, bytes, exp,
+     * fp32} in seconds.
+     */
+    static String resultLine(Setting s, double fwdMs, double[] fwdFloor, double bwdMs, double[] bwdFloor) {
+        return String.format(Locale.ROOT, "%-12s M=%d B=%d L=%d D=%d N=%d: forward %.3f ms (floor %.3f ms: bytes %.3f, exp %.3f, "
+                        + "fp32 %.3f), backward %.3f ms (floor %.3f ms: bytes %.3f, exp %.3f, fp32 %.3f)", s.name(), s.m(), s.b(), s.l(),
+                s.d(), s.n(), fwdMs, fwdFloor[0] * 1e3, fwdFloor[1] * 1e3, fwdFloor[2] * 1e3, fwdFloor[3] * 1e3,
+                bwdMs, bwdFloor[0] * 1e3, bwdFloor[1] * 1e3, bwdFloor[2] * 1e3, bwdFloor[3] * 1e3);
+    }
+
     private static void usage(String why) {
         System.err.println("ScanBenchmark: " + why + "\nusage: ScanBenchmark [--quick] [--runs N] [--only NAME[,NAME..]]");
         System.exit(2);
@@ -145,9 +156,7 @@ public final class ScanBenchmark {
                 double fFloor = fw.floorMillis(c) / 1e3, bFloor = bw.floorMillis(c) / 1e3;
                 String fBound = fw.bound(c), bBound = bw.bound(c);
                 rows.add(new Row(s, fwd, bwd, fFloor * 1e3, bFloor * 1e3, fBound, bBound));
-                System.out.printf(Locale.ROOT, "%-12s M=%d B=%d L=%d D=%d N=%d: forward %.3f ms (floor %.3f ms: bytes %.3f, exp %.3f, "
-                                + "fp32 %.3f), backward %.3f ms (floor %.3f ms: bytes %.3f, exp %.3f, fp32 %.3f)%n", s.name(), m, b, l, d, n,
-                        fwd, fFloor * 1e3, fb * 1e3, fe * 1e3, ff * 1e3, bwd, bFloor * 1e3, bb * 1e3, be * 1e3, bf * 1e3);
+                System.out.println(resultLine(s, fwd, new double[]{fFloor, fb, fe, ff}, bwd, new double[]{bFloor, bb, be, bf}));
                 for (Tensor t : new Tensor[]{in.u(), in.deltaPre(), in.z(), in.A(), in.B(), in.C(), in.Dskip(), out, dout,
                         g.du(), g.dDeltaPre(), g.dz(), g.dA(), g.dB(), g.dC(), g.dDskip()})
                     t.close();
