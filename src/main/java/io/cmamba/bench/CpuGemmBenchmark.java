@@ -24,10 +24,10 @@ public final class CpuGemmBenchmark {
     }
 
     private static void run(String[] args) {
-        int rows = args.length > 0 ? Integer.parseInt(args[0]) : 1024 * 50;
-        int in = args.length > 1 ? Integer.parseInt(args[1]) : 128;
-        int out = args.length > 2 ? Integer.parseInt(args[2]) : 512;
-        int repeats = args.length > 3 ? Integer.parseInt(args[3]) : 7;
+        int rows = args.length > 0 ? BenchArgs.positiveInt(args, 0, "rows") : 1024 * 50;
+        int in = args.length > 1 ? BenchArgs.positiveInt(args, 1, "in features") : 128;
+        int out = args.length > 2 ? BenchArgs.positiveInt(args, 2, "out features") : 512;
+        int repeats = args.length > 3 ? BenchArgs.positiveInt(args, 3, "repeats") : 7;
         DType dtype = args.length > 4 ? DType.valueOf(args[4]) : DType.F32;
         System.out.printf("CPU GEMM, %s, %d threads (%d processors), Java %s%n", dtype,
                 io.cmamba.cpu.Parallel.threads(), Runtime.getRuntime().availableProcessors(),

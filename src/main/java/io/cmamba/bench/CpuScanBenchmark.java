@@ -8,7 +8,9 @@ import io.cmamba.tensor.ScanGrads;
 import io.cmamba.tensor.ScanInputs;
 import io.cmamba.tensor.Tensor;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
 import java.util.stream.IntStream;
 
@@ -38,16 +40,21 @@ public final class CpuScanBenchmark {
     }
 
     private static void run(String[] args) {
-        int repeats = args.length > 0 ? Integer.parseInt(args[0]) : 7;
+        int repeats = args.length > 0 ? BenchArgs.positiveInt(args, 0, "repeats") : 7;
         String[] shapes = args.length > 1 ? Arrays.copyOfRange(args, 1, args.length) : new String[]{"3,32,50,256,64", "3,2,2048,256,16"};
+        List<int[]> sizes = new ArrayList<>();   // every shape checked before any work
+        for (String s : shapes) {
+            String[] parts = s.split(",");
+            if (parts.length != 5) throw new IllegalArgumentException("shape '" + s + "': expected M,B,L,D,N");
+            int[] v = new int[5];
+            for (int i = 0; i < 5; i++) v[i] = BenchArgs.positiveInt(parts, i, "shape '" + s + "' field " + "MBLDN".charAt(i));
+            sizes.add(v);
+        }
         System.out.printf("CPU coupled scan, float64, %d threads (%d processors), Java %s, checkpoint every %d steps, scan chunk %d%n",
                 Parallel.threads(), Runtime.getRuntime().availableProcessors(), System.getProperty("java.version"),
                 CpuScan.CHECKPOINT, CpuScan.SCAN_CHUNK);
         double expPerCpuSecond = expPerCpuSecond();
-        for (String s : shapes) {
-            int[] v = Arrays.stream(s.split(",")).mapToInt(Integer::parseInt).toArray();
-            run(v[0], v[1], v[2], v[3], v[4], repeats, expPerCpuSecond);
-        }
+        for (int[] v : sizes) run(v[0], v[1], v[2], v[3], v[4], repeats, expPerCpuSecond);
     }
 
     /** Math.exp calls per CPU second, on arguments like delta * A (negative, small). */

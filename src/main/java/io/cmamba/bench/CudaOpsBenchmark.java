@@ -45,8 +45,8 @@ public final class CudaOpsBenchmark {
     }
 
     private static void run(String[] args) throws Exception {
-        long n = args.length > 0 ? Long.parseLong(args[0]) : 1L << 26;
-        int repeats = args.length > 1 ? Integer.parseInt(args[1]) : 20;
+        long n = args.length > 0 ? BenchArgs.positiveInt(args, 0, "elements") : 1L << 26;
+        int repeats = args.length > 1 ? BenchArgs.positiveInt(args, 1, "repeats") : 20;
         try (CudaBackend gpu = new CudaBackend(0)) {
             for (String line : gpu.describeRuntime()) System.out.println(line);
             double fp32Peak = gpu.device().smCount() * 128.0 * 2 * gpu.device().clockKHz() * 1e3;
