@@ -18,12 +18,13 @@
 //          states s_{t-1} (thread-private shared slots), then runs the reverse recurrence.
 // Per reverse step each thread forms, for its NS states and every modality, the sums over its
 // states that ddelta, du and y need, and its channel's terms of dB and dC; both go to shared
-// memory. After one barrier the block sums, while it computes the next step, the K partials of
-// each channel (giving du, ddelta_pre, dz) and the DT channel terms of each state (this tile's
-// share of dB and dC, added into the zeroed outputs with vector atomics: the tiles of a sample
-// meet only there). The partial buffers alternate between steps, so one barrier per step suffices;
-// sums that would leave one warp busy while the others wait at that barrier are split over several
-// lanes (cs_split). The states are kept scaled by M and g by 1/M, the exponentials giving Abar / M, so
+// memory. After a barrier the block sums the K partials of each channel (giving du, ddelta_pre, dz)
+// and the DT channel terms of each state (this tile's share of dB and dC, added into the zeroed
+// outputs with vector atomics: the tiles of a sample meet only there), and a second barrier frees
+// the partials for the next step. One buffer with two barriers per step, rather than two buffers
+// with one: the 17 KB saved (M = 3, N = 64) make room for a fourth block per multiprocessor, which the
+// latency-bound reverse step needs more (bench/NOTES-scan.md, v9). Sums that would leave one warp busy
+// while the others wait at the barrier are split over several lanes (cs_split). The states are kept scaled by M and g by 1/M, the exponentials giving Abar / M, so
 // that the mean over the modalities costs no multiply per element in either direction.
 // dA and dDskip are summed over the block's samples and steps in registers and shared memory and
 // written once per block (partials that coupled_scan_sum_partials adds in a fixed order).
@@ -121,9 +122,9 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
     float* cb = reinterpret_cast<float*>(xe + M * T * DT);         // [M][T] C.B
     float* sdd = cb + M * T;                                       // [M][T] sum_d dy*delta*u
     float* dsk = sdd + M * T;                                      // [M][DT] dDskip accumulators
-    float* dpart = cb + ((2 * M * T + M * DT + 3) & ~3);          // [2][M][2][NV][threads][VW] dB, dC terms
-    float4* npart = reinterpret_cast<float4*>(dpart + 2 * M * 2 * NS * threads);   // [2][M][K][S] (pa, hb, yq)
-    float* sprev = reinterpret_cast<float*>(npart + 2 * M * K * S);               // [T][NV][threads][VW]
+    float* dpart = cb + ((2 * M * T + M * DT + 3) & ~3);          // [M][2][NV][threads][VW] dB, dC terms
+    float4* npart = reinterpret_cast<float4*>(dpart + ((M * 2 * NS * threads + 3) & ~3));   // [M][K][S] (pa, hb, yq)
+    float* sprev = reinterpret_cast<float*>(npart + M * K * S);                          // [T][NV][threads][VW]
     float* subst = sprev + T * NS * threads;                                      // [sub_chunks][NV][threads][VW]
     int4* items = reinterpret_cast<int4*>(subst + ((p.sub_chunks * NS * threads + 3) & ~3));   // [nD + nN] roles
 
@@ -310,13 +311,13 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
             });
         };
 
-        // the block sums of reverse step t (buffer q): dB, dC of this tile; du, ddelta_pre, dz
+        // the block sums of reverse step t: dB, dC of this tile; du, ddelta_pre, dz
         // The work is laid out as nD * P channel-sum parts, then nN * Q lane-sum parts, thread tid taking
         // tid, tid + threads, ..; inside a warp the parts of one sum sit 32 / P (32 / Q) lanes apart, so
         // that a quarter warp reads 8 different sums' consecutive vectors and xor shuffles combine them.
-        auto reduce = [&](int t, int tt, int q) {
-            const float* dp = dpart + q * (M * 2 * NS * threads);
-            const float4* np = npart + q * (M * K * S);
+        auto reduce = [&](int t, int tt) {
+            const float* dp = dpart;
+            const float4* np = npart;
             const long rowN = ((long)b * L + tt) * N, rowD = ((long)b * L + tt) * D;
             for (int it = tid; it < nD * P + nN * Q; it += threads) {
                 if (it < nD * P) {
@@ -413,7 +414,6 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
 
         const int TS = p.chunk_len;
         const int nC = (len + TS - 1) / TS;
-        int parity = 0;   // partial buffer of the next reverse step
         for (int ci = nC - 1; ci >= 0; ci--) {
             const int tc0 = ci * TS, tc1 = min(len, tc0 + TS);
             const int nsub = (tc1 - tc0 + T - 1) / T;
@@ -474,15 +474,13 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                         }
                     }
 
-                    // reverse steps; the block sums of step t+1 run after step t's own work
-                    int pending = -1;
+                    // reverse steps, each followed by its block sums
 #pragma unroll 1
                     for (int t = steps - 1; t >= 0; t--) {
-                        const int q = parity;
                         float sp[NS], gn[NS];
                         load_state(sp, sprev + t * NS * threads);
-                        float* dp = dpart + q * (M * 2 * NS * threads);
-                        float4* np = npart + q * (M * K * S);
+                        float* dp = dpart;
+                        float4* np = npart;
 #pragma unroll
                         for (int m = 0; m < M; m++) {
                             const float4 x = xb[(m * T + t) * DT + c];   // delta, delta*u, dy, u
@@ -524,12 +522,10 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                         }
 #pragma unroll
                         for (int i = 0; i < NS; i++) g[i] = gn[i];
-                        if (pending >= 0) reduce(pending, ts0 + pending, q ^ 1);
-                        __syncthreads();
-                        pending = t;
-                        parity ^= 1;
+                        __syncthreads();   // step t's partials are complete
+                        reduce(t, ts0 + t);
+                        __syncthreads();   // and read: step t-1 overwrites them
                     }
-                    reduce(pending, ts0 + pending, parity ^ 1);
                 }
                 qbuf ^= nbuf - 1;
             }

@@ -11,7 +11,8 @@ CS_DEV_KERNELS=DIR takes the kernel sources from DIR instead of kernels/ (to che
 With CS_DEV_SOURCES=NAME=DIR[,NAME=DIR] (directories holding other versions of the kernel sources, e.g.
 from `git show REV:kernels/coupled_scan_fwd.cu`), the variants marked src="NAME" time that version, so
 that a change is compared with the code before it within one run; variants naming no given directory
-are left out.
+are left out. The launch settings (shared memory sizes) are this file's: a copy whose shared-memory layout
+differs needs its own copy of this file, run in the same visit (CS_DEV_KERNELS=DIR python3 DIR/this file).
 
 With CS_DEV_VARIANTS='{"long2k-16": [{"fwd": {"ns": 2, "minb": 6}}]}' (JSON: setting name -> variants), the
 time commands also run those launch configurations (keyword arguments of fwd_config and bwd_config).
@@ -98,7 +99,7 @@ def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=None):
     return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, smem=4 * floats, minb=minb, maxt=max(thr, 128 if minb > 1 else 256))
 
 
-def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=3, prefetch=None):
+def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=None, prefetch=None):
     if ns is None:
         ns = 4 if M <= 4 else 2
         ns = min(ns, pow2ceil(N))
@@ -109,16 +110,18 @@ def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=3, prefetch=None):
     S = stride(DT, K, 4)
     sub = -(-TS // T)
     tiles = -(-D // DT)
+    def floats(nbuf):
+        return (nbuf * M * T * 4 * DT + nbuf * M * T * 2 * NP + 4 * M * T * DT + 2 * M * T * DT
+                + ((2 * M * T + M * DT + 3) & ~3) + ((M * 2 * ns * thr + 3) & ~3) + M * K * S * 4
+                + T * ns * thr + ((sub * ns * thr + 3) & ~3) + 4 * (M * 2 * max(1, ns // 4) * K + M * DT))
+    per_sm = lambda f, cap: min(cap, (227 * 1024) // (4 * f + 1024))
+    if minb is None:   # CudaScan.backwardPlan's rule: 4 blocks where 4 fit with the prefetch buffer, else 3
+        minb = 4 if per_sm(floats(2), 4) >= 4 else 3
+    if prefetch is None:   # prefetch unless it costs a block per multiprocessor
+        prefetch = per_sm(floats(2), minb) >= per_sm(floats(1), minb)
     bgroups = min(B, max(1, -(-waves * SMS * minb // tiles)))
     bpb = -(-B // bgroups)
     bgroups = -(-B // bpb)
-    def floats(nbuf):
-        return (nbuf * M * T * 4 * DT + nbuf * M * T * 2 * NP + 4 * M * T * DT + 2 * M * T * DT
-                + ((2 * M * T + M * DT + 3) & ~3) + 2 * M * 2 * ns * thr + 2 * M * K * S * 4
-                + T * ns * thr + ((sub * ns * thr + 3) & ~3) + 4 * (M * 2 * max(1, ns // 4) * K + M * DT))
-    if prefetch is None:   # prefetch unless it costs a block per multiprocessor
-        per_sm = lambda f: min(minb, (227 * 1024) // (4 * f + 1024))
-        prefetch = per_sm(floats(2)) >= per_sm(floats(1))
     floats = floats(2 if prefetch else 1)
     return dict(prefetch=int(prefetch), ns=ns, K=K, DT=DT, threads=thr, T=T, sub=sub, tiles=tiles, bgroups=bgroups, bpb=bpb, smem=4 * floats, minb=minb)
 
@@ -283,15 +286,21 @@ def check():
         (3, 2, 50, 130, 1, True, True), (3, 2, 60, 100, 16, True, True), (1, 2, 50, 70, 16, True, True),
         (3, 2, 33, 5, 256, True, True),
     ]
+    # CS_DEV_CHECK_CONFIG='{"bwd": {"minb": 3}}': launch settings under every case's own
+    cfg = json.loads(os.environ.get("CS_DEV_CHECK_CONFIG") or "{}")
+
+    def case(*a, fwd=None, bwd=None, **kw):
+        return check_case(*a, fwd={**cfg.get("fwd", {}), **(fwd or {})}, bwd={**cfg.get("bwd", {}), **(bwd or {})}, **kw)
+
     bad = 0
     for c in cases:
-        bad += not check_case(*c)
-    bad += not check_case(3, 3, 50, 40, 64, True, True, TS=32, bwd=dict(T=8))
-    bad += not check_case(3, 2, 100, 24, 16, True, True, TS=8)
-    bad += not check_case(3, 2, 100, 24, 16, True, True, TS=64)
-    bad += not check_case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=4, T=4), bwd=dict(ns=2))
-    bad += not check_case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=8, threads=256, minb=1), bwd=dict(ns=8, minb=2))
-    bad += not check_case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=16, minb=2), bwd=dict(ns=8, minb=3))
+        bad += not case(*c)
+    bad += not case(3, 3, 50, 40, 64, True, True, TS=32, bwd=dict(T=8))
+    bad += not case(3, 2, 100, 24, 16, True, True, TS=8)
+    bad += not case(3, 2, 100, 24, 16, True, True, TS=64)
+    bad += not case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=4, T=4), bwd=dict(ns=2))
+    bad += not case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=8, threads=256, minb=1), bwd=dict(ns=8, minb=2))
+    bad += not case(3, 2, 100, 24, 64, True, True, fwd=dict(ns=16, minb=2), bwd=dict(ns=8, minb=3))
     # two halves equal one whole
     M, B, L, D, N = 3, 2, 64, 12, 16
     sc = Scan(M, B, L, D, N)
@@ -353,13 +362,14 @@ def bench_case(name, M, B, L, D, N, variants, reps=10):
     for v in variants:
         v = dict(v)
         bwd_time = v.pop("bwd_time", True)   # False: a forward-only variant
+        tag = v.pop("tag", None)   # the CS_DEV_SOURCES name of v's kernel copy
         try:
             sc = Scan(M, B, L, D, N, **v)
             saved = sc.forward(x, out)
             tf = events_time(lambda: sc.forward(x, out), 2, reps)
             tb = events_time(lambda: sc.backward(x, saved, dout, g), 1, max(3, reps // 2)) if bwd_time else float("nan")
             del saved
-            rows.append((name, str(v), sc.fname, sc.bname, tf, tb,
+            rows.append((name, tag if tag is not None and len(v) == 1 else str(v), sc.fname, sc.bname, tf, tb,
                          f"fDT={sc.fc['DT']} fthr={sc.fc['threads']} bDT={sc.bc['DT']} bthr={sc.bc['threads']} tiles={sc.bc['tiles']} bg={sc.bc['bgroups']} sub={sc.bc['sub']} fsm={sc.fc['smem']//1024}K bsm={sc.bc['smem']//1024}K"))
             print(f"  {name} {rows[-1][1]}: fwd {tf:.3f} ms, bwd {tb:.3f} ms  [{rows[-1][6]}]", flush=True)
         except Exception as e:  # report and go on with the other variants
@@ -384,15 +394,21 @@ def floors(M, B, L, D, N, bw, clock_hz):
     return f * 1e3, b * 1e3, (fwd_bytes / bw * 1e3, exps / rate_exp * 1e3, fwd_fma / rate_fma * 1e3), (bwd_bytes / bw * 1e3, bwd_fma / rate_fma * 1e3)
 
 
+def source_names():
+    """CS_DEV_SOURCES as {NAME: DIR}, in the order given."""
+    return dict(e.split("=", 1) for e in os.environ.get("CS_DEV_SOURCES", "").split(",") if "=" in e)
+
+
 def with_sources(variants):
-    """The variants with src="NAME" resolved to CS_DEV_SOURCES's directory NAME; those naming none dropped."""
-    sources = dict(e.split("=", 1) for e in os.environ.get("CS_DEV_SOURCES", "").split(",") if "=" in e)
+    """The variants with src="NAME" resolved to CS_DEV_SOURCES's directory NAME (and tagged NAME for the
+    tables); those naming none dropped."""
+    sources = source_names()
     out = []
     for v in variants:
         if "src" not in v:
             out.append(v)
         elif v["src"] in sources:
-            out.append(dict(v, src=os.path.abspath(sources[v["src"]])))
+            out.append(dict(v, src=os.path.abspath(sources[v["src"]]), tag=v["src"]))
     return out
 
 
@@ -410,7 +426,9 @@ def bench(quick=False):
         ("long16k-64", 3, 8, 16384, 1536, 64, [dict(reps=3)]),
     ]
     extra = json.loads(os.environ.get("CS_DEV_VARIANTS") or "{}")
-    settings = [(n, M, B, L, D, N, with_sources(v) + extra.get(n, [])) for n, M, B, L, D, N, v in settings]
+    # every other CS_DEV_SOURCES name (e.g. scan_ablations.py's copies) is timed at each setting too
+    others = [dict(src=n) for n in source_names() if n not in ("base", "prev")]
+    settings = [(n, M, B, L, D, N, with_sources(v + others) + extra.get(n, [])) for n, M, B, L, D, N, v in settings]
     table = []
     for name, M, B, L, D, N, variants in settings:
         if quick and L > 2048:

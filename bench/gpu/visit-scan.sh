@@ -5,16 +5,18 @@
 #   OUT=/some/dir bash bench/gpu/visit-scan.sh
 # With PEERS=1 (quick) or PEERS=full, the PyTorch peer runs right after ScanBenchmark, in the same visit:
 # its times at the same settings and the outputs and gradients compared through CoupledScanRunner;
-# PEER_ARGS adds its options (--compile: the torch.compile'd chunk as well).
+# PEER_ARGS adds its options (--compile: the torch.compile'd chunk as well). TESTS=0 leaves the GPU tests out.
 set -uo pipefail
 out=${OUT:-/tmp/cmamba-scan}
 mkdir -p "$out"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | tee "$out/gpu.txt"
-t0=$SECONDS
-timeout 150 bash .gpu-bundle/run.sh test --include-tag gpu --details=tree --details-theme=ascii > "$out/gpu-tests.log" 2>&1
-echo "gpu tests: exit $? in $((SECONDS - t0)) s"
-grep -aE "tests (successful|failed|aborted)" "$out/gpu-tests.log"
-grep -aE "\[X\]" "$out/gpu-tests.log" | head -10
+if [ "${TESTS:-1}" != 0 ]; then   # TESTS=0: the GPU tests already ran in this visit
+  t0=$SECONDS
+  timeout 150 bash .gpu-bundle/run.sh test --include-tag gpu --details=tree --details-theme=ascii > "$out/gpu-tests.log" 2>&1
+  echo "gpu tests: exit $? in $((SECONDS - t0)) s"
+  grep -aE "tests (successful|failed|aborted)" "$out/gpu-tests.log"
+  grep -aE "\[X\]" "$out/gpu-tests.log" | head -10
+fi
 t0=$SECONDS
 timeout 120 bash .gpu-bundle/run.sh java io.cmamba.bench.ScanBenchmark > "$out/scan-bench.txt" 2>&1
 echo "ScanBenchmark: exit $? in $((SECONDS - t0)) s"

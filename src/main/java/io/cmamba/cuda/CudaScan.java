@@ -34,8 +34,8 @@ public final class CudaScan {
     static final int CHUNK_STEPS = 16;
     /** Threads per block of either kernel (at most; fewer when D is small). */
     static final int THREADS = 128;
-    /** Backward blocks aimed at per multiprocessor and waves: enough that the tail wave is short. */
-    private static final int BWD_BLOCKS_PER_SM = 3, BWD_WAVES = 8;
+    /** Backward waves of blocks aimed at: enough that the tail wave is short. */
+    private static final int BWD_WAVES = 8;
 
     /** Bytes of the kernels' CoupledScanParams: 23 pointers then 12 ints (coupled_scan_common.cuh). */
     static final int PARAM_BYTES = 23 * 8 + 12 * 4;
@@ -102,13 +102,17 @@ public final class CudaScan {
         int ns = Math.min(m <= 4 ? 4 : 2, pow2ceil(n));
         int lanes = (n + ns - 1) / ns, np = lanes * ns;
         int dt = Math.max(1, Math.min(d, THREADS / lanes));
-        int steps = 4, minBlocks = 3;
+        int steps = 4;
         // fewer channels per block where a full tile's staging exceeds the shared memory (M = 8 with N <= 2)
         while (dt > 1 && backwardShared(m, steps, dt, lanes, np, ns, dt * lanes, chunkSteps, 1) > maxSharedBytes) dt /= 2;
         int threads = dt * lanes;
         // a second staging buffer lets the next sub-chunk's copies overlap the work, unless it costs a block per SM
         long one = backwardShared(m, steps, dt, lanes, np, ns, threads, chunkSteps, 1);
         long two = backwardShared(m, steps, dt, lanes, np, ns, threads, chunkSteps, 2);
+        // 4 blocks per multiprocessor (128 registers) where the shared memory holds 4 with that buffer, else 3
+        // (168 registers): the reverse step is latency-bound, and the fourth block took the paper's setting
+        // from 6.48 to 5.73 ms (bench/NOTES-scan.md, v9)
+        int minBlocks = two <= maxSharedBytes && blocksPerSm(two, 4) >= 4 ? 4 : 3;
         boolean prefetch = two <= maxSharedBytes && blocksPerSm(two, minBlocks) >= blocksPerSm(one, minBlocks);
         long bytes = prefetch ? two : one;
         if (bytes > maxSharedBytes)
@@ -128,7 +132,7 @@ public final class CudaScan {
     private static long backwardShared(int m, int t, int dt, int lanes, int np, int ns, int threads, int chunkSteps, int buffers) {
         int s = partialStride(dt, lanes, 4);
         long floats = (long) buffers * m * t * 4 * dt + (long) buffers * m * t * 2 * np + 4L * m * t * dt + 2L * m * t * dt
-                + ((2 * m * t + m * dt + 3) & ~3) + 2L * m * 2 * ns * threads + 2L * m * lanes * s * 4
+                + ((2 * m * t + m * dt + 3) & ~3) + ((m * 2L * ns * threads + 3) & ~3L) + (long) m * lanes * s * 4
                 + (long) t * ns * threads + (((long) subChunks(chunkSteps, t) * ns * threads + 3) & ~3L)
                 + 4L * (m * 2 * Math.max(1, ns / 4) * lanes + m * dt);
         return 4 * floats;
@@ -267,7 +271,7 @@ public final class CudaScan {
         }
         Plan plan = backwardPlan(m, n, d, cs.chunkSteps, sharedLimit(b));
         int tiles = plan.tiles(d);
-        long target = (long) BWD_WAVES * b.device().smCount() * BWD_BLOCKS_PER_SM;
+        long target = (long) BWD_WAVES * b.device().smCount() * plan.minBlocks();
         int groups = (int) Math.min(nb, Math.max(1, (target + tiles - 1) / tiles));
         int perBlock = (nb + groups - 1) / groups;
         groups = (nb + perBlock - 1) / perBlock;

@@ -42,6 +42,22 @@ class CudaScanPlanTest {
     }
 
     @Test
+    void backwardTakesAFourthBlockWhereTheSharedMemoryHoldsIt() {
+        // the paper's setting: 4 blocks of 54 KiB with the prefetch buffer, so 128 registers
+        CudaScan.Plan paper = CudaScan.backwardPlan(3, 64, 256, CudaScan.CHUNK_STEPS, SHARED);
+        assertEquals(4, paper.minBlocks());
+        assertTrue(paper.prefetch());
+        assertEquals(55360, paper.sharedBytes());   // the development harness's bwd_config gives the same
+        assertTrue(4L * (paper.sharedBytes() + 1024) <= SHARED, "4 blocks' shared memory fits");
+        assertTrue(paper.prelude("bwd").contains("#define CS_BWD_MIN_BLOCKS 4\n"));
+        // N = 16: 4 blocks only without the prefetch buffer; 3 with it were faster (NOTES-scan v9)
+        CudaScan.Plan n16 = CudaScan.backwardPlan(3, 16, 1536, CudaScan.CHUNK_STEPS, SHARED);
+        assertEquals(3, n16.minBlocks());
+        assertTrue(n16.prefetch());
+        assertTrue(3L * (n16.sharedBytes() + 1024) <= SHARED && 4L * (n16.sharedBytes() + 1024) > SHARED);
+    }
+
+    @Test
     void sharedMemoryBeyondTheDeviceIsRefused() {
         var e = assertThrows(IllegalArgumentException.class, () -> CudaScan.forwardPlan(8, 256, 256, 16 * 1024));
         assertTrue(e.getMessage().contains("shared memory"), e.getMessage());
