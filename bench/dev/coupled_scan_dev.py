@@ -16,6 +16,8 @@ differs needs its own copy of this file, run in the same visit (CS_DEV_KERNELS=D
 
 With CS_DEV_VARIANTS='{"long2k-16": [{"fwd": {"ns": 2, "minb": 6}}]}' (JSON: setting name -> variants), the
 time commands also run those launch configurations (keyword arguments of fwd_config and bwd_config).
+With CS_DEV_CHECK_CONFIG='{"bwd": {"minb": 3}}', check runs every case at those launch settings (a case's own
+settings win).
 """
 import json
 import math
