@@ -33,8 +33,8 @@ BWD_NO_RED = [
 BWD_NO_DSUMS = [("if (it < nD * P) {", "if (it < nD * P) {\n                    if (p.length > 0) continue;", 1)]
 BWD_NO_NSUMS = [("int item = it - nD * P, part = 0;",
                  "if (p.length > 0) continue;\n                    int item = it - nD * P, part = 0;", 1)]
-BWD_NO_STEP_BARRIER = [("if (pending >= 0) reduce(pending, ts0 + pending, q ^ 1);\n                            __syncthreads();",
-                        "if (pending >= 0) reduce(pending, ts0 + pending, q ^ 1);", 1)]
+BWD_NO_STEP_BARRIER = [("__syncthreads();   // step t's partials are complete", "", 1),
+                       ("__syncthreads();   // and read: step t-1 overwrites them", "", 1)]
 BWD_NO_PASS1 = [("for (int t = 0; t < T; t++) advance(st, t);",
                  f"for (int t = 0; t < ({NEVER} ? T : 0); t++) advance(st, t);", 1)]
 BWD_NO_RECOMPUTE = [("if (t + 1 < steps) advance(sr, t);", f"if (t + 1 < steps && {NEVER}) advance(sr, t);", 1)]
@@ -53,7 +53,7 @@ ABLATIONS = {
     "b-nodsum": ("backward: the dB/dC sums over channels and their atomics", {"bwd": BWD_NO_DSUMS}),
     "b-nonsum": ("backward: the du/ddelta/dz sums over lanes and their stores", {"bwd": BWD_NO_NSUMS}),
     "b-nosums": ("backward: every block sum of a reverse step", {"bwd": BWD_NO_DSUMS + BWD_NO_NSUMS}),
-    "b-nosum-nobar": ("backward: every block sum and the reverse step's barrier",
+    "b-nosum-nobar": ("backward: every block sum and the reverse step's barriers",
                       {"bwd": BWD_NO_DSUMS + BWD_NO_NSUMS + BWD_NO_STEP_BARRIER}),
     "b-nopass1": ("backward: pass 1 (the states entering each sub-chunk)", {"bwd": BWD_NO_PASS1}),
     "b-norecomp": ("backward: the per-sub-chunk recomputation of s_{t-1}", {"bwd": BWD_NO_RECOMPUTE}),
