@@ -24,8 +24,9 @@
 // the partials for the next step. One buffer with two barriers per step, rather than two buffers
 // with one: the 17 KB saved (M = 3, N = 64) make room for a fourth block per multiprocessor, which the
 // latency-bound reverse step needs more (bench/NOTES-scan.md, v9). Sums that would leave one warp busy
-// while the others wait at the barrier are split over several lanes (cs_split). The states are kept scaled by M and g by 1/M, the exponentials giving Abar / M, so
-// that the mean over the modalities costs no multiply per element in either direction.
+// while the others wait at the barrier are split over several lanes (cs_split). The states are kept
+// scaled by M and g by 1/M, the exponentials giving Abar / M, so that the mean over the modalities
+// costs no multiply per element in either direction.
 // dA and dDskip are summed over the block's samples and steps in registers and shared memory and
 // written once per block (partials that coupled_scan_sum_partials adds in a fixed order).
 // Exponentials: 3 per (m, t, d, n) (pass 1, recompute, reverse); pass 1 is skipped when a chunk has

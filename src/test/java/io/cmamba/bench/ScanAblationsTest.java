@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
@@ -46,8 +47,9 @@ class ScanAblationsTest {
         assertEquals(0, p.exitValue(), out);
         assertTrue(out.startsWith("CS_DEV_SOURCES="), out);
 
-        List<String> names = out.strip().substring("CS_DEV_SOURCES=".length()).lines().findFirst().map(l ->
-                java.util.Arrays.stream(l.split(",")).map(e -> e.substring(0, e.indexOf('='))).toList()).orElseThrow();
+        // NAME=DIR,NAME=DIR,..
+        String sources = out.strip().lines().findFirst().orElseThrow().substring("CS_DEV_SOURCES=".length());
+        List<String> names = Arrays.stream(sources.split(",")).map(e -> e.substring(0, e.indexOf('='))).toList();
         assertTrue(names.size() >= 10, "ablations: " + names);
         for (String name : names) {
             // b-... patches the backward, f-... the forward
