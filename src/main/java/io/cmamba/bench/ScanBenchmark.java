@@ -85,9 +85,9 @@ public final class ScanBenchmark {
                 bwdMs, bwdFloor[0] * 1e3, bwdFloor[1] * 1e3, bwdFloor[2] * 1e3, bwdFloor[3] * 1e3);
     }
 
-    private static void usage(String why) {
-        System.err.println("ScanBenchmark: " + why + "\nusage: ScanBenchmark [--quick] [--runs N] [--only NAME[,NAME..]]");
-        System.exit(2);
+    /** A bad argument, with the usage: BenchArgs.runMain prints it and exits with status 2. */
+    private static IllegalArgumentException usage(String why) {
+        return new IllegalArgumentException(why + "\nusage: ScanBenchmark [--quick] [--runs N] [--only NAME[,NAME..]]");
     }
 
     public static void main(String[] args) {
@@ -104,16 +104,16 @@ public final class ScanBenchmark {
                     case "--quick" -> quick = true;
                     case "--runs" -> runs = BenchArgs.positiveInt(args, ++i, "--runs");
                     case "--only" -> only = new HashSet<>(Arrays.asList(BenchArgs.value(args, ++i, "--only").split(",")));
-                    default -> usage("unknown argument '" + args[i] + "'");
+                    default -> throw new IllegalArgumentException("unknown argument '" + args[i] + "'");   // usage added below
                 }
             }
         } catch (IllegalArgumentException e) {
-            usage(e.getMessage());
+            throw usage(e.getMessage());
         }
         if (only != null) {
             List<String> known = SETTINGS.stream().map(Setting::name).toList();
             for (String name : only)
-                if (!known.contains(name)) usage("--only: no setting '" + name + "'; known: " + known);
+                if (!known.contains(name)) throw usage("--only: no setting '" + name + "'; known: " + known);
         }
         try (CudaBackend gpu = new CudaBackend(0)) {
             CudaDevice dev = gpu.device();

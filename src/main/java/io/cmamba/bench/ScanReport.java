@@ -21,10 +21,10 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.text.DecimalFormat;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
+import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -115,9 +115,9 @@ public final class ScanReport {
                 data.addValue(floor * (forward ? FORWARD_TARGET : BACKWARD_TARGET), "target (1.5x / 2.5x floor)", b.setting());
                 data.addValue(forward ? b.fwdMs() : b.bwdMs(), "ours", b.setting());
             }
-            Map<String, Boolean> peerNames = new LinkedHashMap<>();
-            for (Peer p : peers) peerNames.put(p.peer(), true);
-            for (String name : peerNames.keySet())
+            Set<String> peerNames = new LinkedHashSet<>();   // in the order of the peer's output
+            for (Peer p : peers) peerNames.add(p.peer());
+            for (String name : peerNames)
                 for (Bench b : bench)   // a setting the peer did not time stays a gap
                     data.addValue(peers.stream().filter(p -> p.peer().equals(name) && p.setting().equals(b.setting()))
                             .map(p -> forward ? p.fwdMs() : p.bwdMs()).findFirst().orElse(null), name, b.setting());
