@@ -256,9 +256,8 @@ __device__ __forceinline__ void cs_load_slice(float (&v)[NS], const float* row, 
     }
 }
 
-// Copies rows [t0, t0 + T) of M [.., L, rowLen] tensor slices (columns [w0, w0 + W)) into
-// dst + (m*T + t)*dstRowStride + col. Rows at or past tEnd and columns past rowLen are zero-filled.
-// With vec the walk is over 4-column vectors (rowLen, w0 and W multiples of 4, 16-byte aligned).
+// Staging: rows [t0, t0 + T) of M [.., L, rowLen] tensor slices copied into shared memory, rows at or
+// past tEnd zero-filled. With vec the walk is over 4-column vectors (rowLen, w0 and W multiples of 4, 16-byte aligned).
 // When the threads divide the row evenly (colStep 0) each thread keeps one column and walks the rows
 // t of one modality, copying that row of all M modalities (m unrolled): one address computation per
 // row and no division (a profile showed 37 instructions per copy when the walk ran over [M*T] rows
@@ -271,15 +270,18 @@ __device__ __forceinline__ int cs_walk_start(const CsWalk& walk, int part, int p
     return t < 0 ? t + walk.rowStep : t;
 }
 
-template <int M, int T>
-__device__ __forceinline__ void cs_stage_rows(float* dst, int dstRowStride, const float* src, long mStride, int t0,
-                                              int tEnd, int rowLen, int w0, const CsWalk& walk, bool vec, int part,
-                                              int parts) {
+// The copy loop of both staging functions below: column col of the walk lands at dst + place(col) in
+// each row; with CHECK_COLS, columns at or past rowLen - w0 are zero-filled (B and C rows are whole, so
+// their copies leave the compare out).
+template <int M, int T, bool CHECK_COLS, typename Place>
+__device__ __forceinline__ void cs_stage(float* dst, int dstRowStride, const float* src, long mStride, int t0, int tEnd,
+                                         int rowLen, int w0, const CsWalk& walk, bool vec, int part, int parts,
+                                         Place place) {
     if (walk.colStep == 0) {
         const int col = vec ? walk.col * 4 : walk.col;
-        const bool colOk = w0 + col < rowLen;
+        const bool colOk = !CHECK_COLS || w0 + col < rowLen;
         const float* g0 = src + w0 + col + (long)t0 * rowLen;
-        float* d0 = dst + col;
+        float* d0 = dst + place(col);
         for (int t = cs_walk_start(walk, part, parts); t < T; t += walk.rowStep) {
             const bool ok = colOk && t0 + t < tEnd;
             const float* g = g0 + (long)t * rowLen;
@@ -293,53 +295,36 @@ __device__ __forceinline__ void cs_stage_rows(float* dst, int dstRowStride, cons
     } else if (vec) {
         CS_WALK(walk, M * T, r, v) {
             int t = r % T, m = r / T, col = v * 4, tt = t0 + t;
-            bool ok = tt < tEnd && w0 + col < rowLen;
+            bool ok = tt < tEnd && (!CHECK_COLS || w0 + col < rowLen);
             const float* g = ok ? src + m * mStride + (long)tt * rowLen + w0 + col : src;
-            cs_cp_async16(dst + r * dstRowStride + col, g, ok);
+            cs_cp_async16(dst + r * dstRowStride + place(col), g, ok);
         }
     } else {
         CS_WALK(walk, M * T, r, col) {
             int t = r % T, m = r / T, tt = t0 + t;
-            bool ok = tt < tEnd && w0 + col < rowLen;
+            bool ok = tt < tEnd && (!CHECK_COLS || w0 + col < rowLen);
             const float* g = ok ? src + m * mStride + (long)tt * rowLen + w0 + col : src;
-            cs_cp_async4(dst + r * dstRowStride + col, g, ok);
+            cs_cp_async4(dst + r * dstRowStride + place(col), g, ok);
         }
     }
+}
+
+// Copies rows [t0, t0 + T) of M [.., L, rowLen] tensor slices (columns [w0, w0 + W)) into
+// dst + (m*T + t)*dstRowStride + col.
+template <int M, int T>
+__device__ __forceinline__ void cs_stage_rows(float* dst, int dstRowStride, const float* src, long mStride, int t0,
+                                              int tEnd, int rowLen, int w0, const CsWalk& walk, bool vec, int part,
+                                              int parts) {
+    cs_stage<M, T, true>(dst, dstRowStride, src, mStride, t0, tEnd, rowLen, w0, walk, vec, part, parts,
+                         [](int col) { return col; });
 }
 
 // Copies B or C rows [t0, t0 + T) (all N states) into the interleaved layout dst + (m*T + t)*dstRowStride.
 template <int M, int T, int NS>
 __device__ __forceinline__ void cs_stage_bc(float* dst, int dstRowStride, const float* src, long mStride, int N, int K,
                                             int t0, int tEnd, const CsWalk& walk, bool vec, int part, int parts) {
-    if (walk.colStep == 0) {   // as in cs_stage_rows: one column, the rows of all modalities at once
-        const int n = vec ? walk.col * 4 : walk.col;
-        float* d0 = dst + cs_bc_pos<NS>(n, K);
-        const float* g0 = src + n + (long)t0 * N;
-        for (int t = cs_walk_start(walk, part, parts); t < T; t += walk.rowStep) {
-            const bool ok = t0 + t < tEnd;
-            const float* g = g0 + (long)t * N;
-#pragma unroll
-            for (int m = 0; m < M; m++) {
-                float* d = d0 + (m * T + t) * dstRowStride;
-                if (vec) cs_cp_async16(d, ok ? g + m * mStride : src, ok);
-                else cs_cp_async4(d, ok ? g + m * mStride : src, ok);
-            }
-        }
-    } else if (vec) {
-        CS_WALK(walk, M * T, r, v) {
-            int t = r % T, m = r / T, n = v * 4, tt = t0 + t;
-            bool ok = tt < tEnd;
-            const float* g = ok ? src + m * mStride + (long)tt * N + n : src;
-            cs_cp_async16(dst + r * dstRowStride + cs_bc_pos<NS>(n, K), g, ok);
-        }
-    } else {
-        CS_WALK(walk, M * T, r, n) {
-            int t = r % T, m = r / T, tt = t0 + t;
-            bool ok = tt < tEnd;
-            const float* g = ok ? src + m * mStride + (long)tt * N + n : src;
-            cs_cp_async4(dst + r * dstRowStride + cs_bc_pos<NS>(n, K), g, ok);
-        }
-    }
+    cs_stage<M, T, false>(dst, dstRowStride, src, mStride, t0, tEnd, N, 0, walk, vec, part, parts,
+                          [K](int n) { return cs_bc_pos<NS>(n, K); });
 }
 
 // f(r, m) for the rows r = er, er + K, .. of [M*T] (modality m = r / T) that one thread transforms and

@@ -13,7 +13,7 @@ shape compiles once (dynamic=False); the first call's time is reported apart as 
 setting whose compilation fails or passes --compile-deadline seconds is reported as such, not timed.
 
 Usage, on the GPU host from the project root (the Java side through .gpu-bundle/run.sh):
-    python3 bench/peers/coupled_scan_torch.py [--quick] [--no-compare] [--compile]
+    python3 bench/peers/coupled_scan_torch.py [--quick] [--no-compare] [--compile] [--only paper,long2k-n16]
 It times forward and backward at ScanBenchmark's settings (CUDA events, warm-up, median), then
 compares outputs and gradients with io.cmamba.bench.CoupledScanRunner at reduced sizes, the inputs
 and outputs exchanged as safetensors files: max |difference| and norm-wise relative difference of
@@ -186,7 +186,13 @@ def main():
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--compile", action="store_true", help="also time the chunk through torch.compile")
     ap.add_argument("--compile-deadline", type=float, default=120, help="seconds one compilation may take")
+    ap.add_argument("--only", help="comma-separated setting names (default: all)")
     args = ap.parse_args()
+    names = [s[0] for s in SETTINGS]
+    only = args.only.split(",") if args.only else names
+    unknown = [n for n in only if n not in names]
+    if unknown:
+        ap.error(f"unknown setting {', '.join(unknown)}; the settings are {', '.join(names)}")
     print(torch.cuda.get_device_name(0), "torch", torch.__version__, flush=True)
     kinds = [("torch", chunk, None)]
     if args.compile:
@@ -198,7 +204,7 @@ def main():
     rows = []
     for label, fn, deadline in kinds:
         for name, M, Bt, L, D, N in SETTINGS:
-            if args.quick and L > 2048:
+            if (args.quick and L > 2048) or name not in only:
                 continue
             try:
                 rows.append((label, name) + time_setting(name, M, Bt, L, D, N, args.runs, fn, label, deadline))

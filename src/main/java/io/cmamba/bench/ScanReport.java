@@ -34,8 +34,10 @@ import java.util.regex.Pattern;
  * and torch.compile times at the same settings), drawn as bars on a log scale, forward above backward.
  * The GPU host has no fonts to draw with, so the report is drawn from the saved outputs, anywhere.
  * <p>
- * Usage: ScanReport --bench SCAN_BENCH.txt [--peer PEER.txt] --out FILE.png. It also prints each
+ * Usage: ScanReport --bench SCAN_BENCH.txt [--peer PEER.txt ..] --out FILE.png. It also prints each
  * setting's ratios to the floor against the targets (forward 1.5x, backward 2.5x) and the speed-ups.
+ * --peer may be given more than once, for a peer run in pieces (some settings per run); a formulation
+ * timed at one setting in two files is refused, since the chart could show only one of them.
  */
 public final class ScanReport {
     private ScanReport() {
@@ -82,6 +84,18 @@ public final class ScanReport {
         }
         if (out.isEmpty())
             throw new IllegalArgumentException(where + ": no peer result lines (\"torch[.compile] NAME M=.. ..: forward X ms, backward Y ms\")");
+        return out;
+    }
+
+    /** The peer lines of one more file after those read so far; refused where a formulation's setting repeats. */
+    static List<Peer> joinPeers(List<Peer> sofar, List<Peer> more, String where) {
+        List<Peer> out = new ArrayList<>(sofar);
+        for (Peer p : more) {
+            if (out.stream().anyMatch(q -> q.peer().equals(p.peer()) && q.setting().equals(p.setting())))
+                throw new IllegalArgumentException(where + ": " + p.peer() + " at " + p.setting()
+                        + " was already read from an earlier --peer file; give each setting once");
+            out.add(p);
+        }
         return out;
     }
 
@@ -160,21 +174,23 @@ public final class ScanReport {
     }
 
     static void run(String[] args) throws IOException {
-        Path benchFile = null, peerFile = null, out = null;
+        Path benchFile = null, out = null;
+        List<Path> peerFiles = new ArrayList<>();
         for (int i = 0; i < args.length; i++) {
             switch (args[i]) {
                 case "--bench" -> benchFile = Path.of(BenchArgs.value(args, ++i, "--bench"));
-                case "--peer" -> peerFile = Path.of(BenchArgs.value(args, ++i, "--peer"));
+                case "--peer" -> peerFiles.add(Path.of(BenchArgs.value(args, ++i, "--peer")));
                 case "--out" -> out = Path.of(BenchArgs.value(args, ++i, "--out"));
                 default -> throw new IllegalArgumentException("unknown argument '" + args[i]
-                        + "'; usage: ScanReport --bench SCAN_BENCH.txt [--peer PEER.txt] --out FILE.png");
+                        + "'; usage: ScanReport --bench SCAN_BENCH.txt [--peer PEER.txt ..] --out FILE.png");
             }
         }
         if (benchFile == null || out == null)
-            throw new IllegalArgumentException("--bench and --out are required; usage: ScanReport --bench SCAN_BENCH.txt [--peer PEER.txt] --out FILE.png");
+            throw new IllegalArgumentException("--bench and --out are required; usage: ScanReport --bench SCAN_BENCH.txt [--peer PEER.txt ..] --out FILE.png");
         List<String> benchLines = lines(benchFile);
         List<Bench> bench = readBench(benchLines, benchFile.toString());
-        List<Peer> peers = peerFile == null ? List.of() : readPeer(lines(peerFile), peerFile.toString());
+        List<Peer> peers = new ArrayList<>();
+        for (Path f : peerFiles) peers = joinPeers(peers, readPeer(lines(f), f.toString()), f.toString());
         String device = benchLines.stream().filter(l -> l.startsWith("device ")).findFirst()
                 .map(l -> l.substring(7, l.indexOf(':') > 7 ? l.indexOf(':') : l.length())).orElse("GPU");
         summary(bench, peers).forEach(System.out::println);

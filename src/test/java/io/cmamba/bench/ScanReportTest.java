@@ -89,6 +89,23 @@ class ScanReportTest {
     }
 
     @Test
+    void peerFilesJoinAndARepeatedSettingIsRefused(@TempDir Path dir) throws Exception {
+        List<String> peer = peerOutput();
+        Path bench = dir.resolve("bench.txt"), first = dir.resolve("a.txt"), second = dir.resolve("b.txt"), png = dir.resolve("scan.png");
+        Files.write(bench, benchOutput());
+        Files.write(first, peer.subList(0, 3));           // eager at both settings
+        Files.write(second, peer.subList(3, peer.size()));  // compiled at the paper setting
+        List<ScanReport.Peer> joined = ScanReport.joinPeers(ScanReport.readPeer(peer.subList(0, 3), "a"),
+                ScanReport.readPeer(peer.subList(3, peer.size()), "b"), "b");
+        assertEquals(ScanReport.readPeer(peer, "all"), joined);
+        ScanReport.run(new String[]{"--bench", bench.toString(), "--peer", first.toString(), "--peer", second.toString(), "--out", png.toString()});
+        assertTrue(Files.size(png) > 1000);
+        var twice = assertThrows(IllegalArgumentException.class, () -> ScanReport.run(new String[]{"--bench", bench.toString(),
+                "--peer", first.toString(), "--peer", first.toString(), "--out", png.toString()}));
+        assertEquals(first + ": torch at paper was already read from an earlier --peer file; give each setting once", twice.getMessage());
+    }
+
+    @Test
     void commandLineRefusesMissingFilesAndArguments(@TempDir Path dir) {
         var missing = assertThrows(IllegalArgumentException.class,
                 () -> ScanReport.run(new String[]{"--bench", dir.resolve("none.txt").toString(), "--out", dir.resolve("x.png").toString()}));
