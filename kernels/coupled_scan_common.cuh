@@ -256,15 +256,15 @@ __device__ __forceinline__ void cs_load_slice(float (&v)[NS], const float* row, 
     }
 }
 
-// Staging: rows [t0, t0 + T) of M [.., L, rowLen] tensor slices copied into shared memory, rows at or
-// past tEnd zero-filled. With vec the walk is over 4-column vectors (rowLen, w0 and W multiples of 4, 16-byte aligned).
-// When the threads divide the row evenly (colStep 0) each thread keeps one column and walks the rows
-// t of one modality, copying that row of all M modalities (m unrolled): one address computation per
-// row and no division (a profile showed 37 instructions per copy when the walk ran over [M*T] rows
-// with a division by T and a 64-bit multiply per copy). The rows are rotated by part/parts of the walk's
-// row step (cs_walk_start), so that the tensors staged with one walk are issued by different warps: where
-// the walk has more rows than T, unrotated, one warp issued every tensor's copies and the block waited
-// for it at the next barrier.
+// Staging: rows [t0, t0 + T) of M [.., L, rowLen] tensor slices copied into shared memory, rows at or past
+// tEnd zero-filled. With vec the walk is over 4-column vectors (rowLen, w0 and W multiples of 4, 16-byte
+// aligned). When the threads divide the row evenly (colStep 0) each thread keeps one column and walks the
+// rows t of one modality, copying that row of all M modalities (m unrolled): one address computation per
+// row and no division (a profile showed 37 instructions per copy when the walk ran over [M*T] rows with a
+// division by T and a 64-bit multiply per copy). The rows are rotated by part/parts of the walk's row step
+// (cs_walk_start), so that the tensors staged with one walk are issued by different warps: where the walk
+// has more rows than T, unrotated, one warp issued every tensor's copies and the block waited for it at
+// the next barrier.
 __device__ __forceinline__ int cs_walk_start(const CsWalk& walk, int part, int parts) {
     int t = walk.row - walk.rowStep * part / parts;
     return t < 0 ? t + walk.rowStep : t;
