@@ -317,8 +317,6 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
         // tid, tid + threads, ..; inside a warp the parts of one sum sit 32 / P (32 / Q) lanes apart, so
         // that a quarter warp reads 8 different sums' consecutive vectors and xor shuffles combine them.
         auto reduce = [&](int t, int tt) {
-            const float* dp = dpart;
-            const float4* np = npart;
             const long rowN = ((long)b * L + tt) * N, rowD = ((long)b * L + tt) * D;
             for (int it = tid; it < nD * P + nN * Q; it += threads) {
                 if (it < nD * P) {
@@ -333,7 +331,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                     float acc[VW];
 #pragma unroll
                     for (int e = 0; e < VW; e++) acc[e] = 0.f;
-                    const float* src = dp + desc.x + part * K * VW;
+                    const float* src = dpart + desc.x + part * K * VW;
 #pragma unroll 8
                     for (int cc = 0; cc < DT / P; cc++) {   // channels part, part + P, ..
                         const float* v = src + cc * P * K * VW;
@@ -382,7 +380,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                     const int4 desc = items[nD + item];
                     const int cc = desc.x, m = desc.y;
                     float pa = 0.f, hb = 0.f, yq = 0.f;
-                    const float4* src = np + m * K * S + cc + part * S;
+                    const float4* src = npart + m * K * S + cc + part * S;
 #pragma unroll 16
                     for (int kk = 0; kk < K / Q; kk++) {   // lanes part, part + Q, ..
                         float4 v = src[kk * Q * S];
@@ -480,8 +478,6 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                     for (int t = steps - 1; t >= 0; t--) {
                         float sp[NS], gn[NS];
                         load_state(sp, sprev + t * NS * threads);
-                        float* dp = dpart;
-                        float4* np = npart;
 #pragma unroll
                         for (int m = 0; m < M; m++) {
                             const float4 x = xb[(m * T + t) * DT + c];   // delta, delta*u, dy, u
@@ -506,8 +502,8 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                             }
 #pragma unroll
                             for (int jv = 0; jv < NV; jv++) {
-                                float* pb = dp + (((m * 2 + 0) * NV + jv) * threads + tid) * VW;
-                                float* pc = dp + (((m * 2 + 1) * NV + jv) * threads + tid) * VW;
+                                float* pb = dpart + (((m * 2 + 0) * NV + jv) * threads + tid) * VW;
+                                float* pc = dpart + (((m * 2 + 1) * NV + jv) * threads + tid) * VW;
                                 if constexpr (VW == 4) {
                                     *reinterpret_cast<float4*>(pb) = make_float4(dBp[jv * 4], dBp[jv * 4 + 1], dBp[jv * 4 + 2], dBp[jv * 4 + 3]);
                                     *reinterpret_cast<float4*>(pc) = make_float4(dCp[jv * 4], dCp[jv * 4 + 1], dCp[jv * 4 + 2], dCp[jv * 4 + 3]);
@@ -519,7 +515,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
                                     pc[0] = dCp[jv];
                                 }
                             }
-                            np[(m * K + k) * S + c] = make_float4(pa, hb, yq, 0.f);
+                            npart[(m * K + k) * S + c] = make_float4(pa, hb, yq, 0.f);
                         }
 #pragma unroll
                         for (int i = 0; i < NS; i++) g[i] = gn[i];
