@@ -4,7 +4,8 @@
 //
 // Thread layout (both kernels). A block owns one sample b (the backward: a group of samples) and a
 // tile of DT consecutive channels d, with ALL states n of each channel. Each channel is served by
-// K = lanes consecutive threads; thread (c, k) = (tid / K, tid % K) keeps the NS states
+// K = lanes threads; thread (c, k) (the backward: c = tid / K, k = tid % K; the forward: c = tid % DT,
+// k = tid / DT) keeps the NS states
 // n = k*NS .. k*NS+NS-1 of channel d0 + c in registers (NP = K*NS >= N; states n >= N and
 // channels d >= D are padding with A = B = C = 0 and never written). NS, K and DT are compile-time
 // constants: the register arrays are indexed by constants only, and every shared-memory address of
@@ -380,6 +381,13 @@ __device__ __forceinline__ void cs_row_dots(float* out, const float* base, int r
         acc += __shfl_xor_sync(mask, acc, 2);
         if (r < rows && q == 0) out[r] = acc;
     }
+}
+
+// Row of the forward's y partials of one step: [K][DT] in thread order, padded by DT floats where DT < 32
+// divides a warp and the row is a whole number of bank rounds, so that the 32/DT rows the epilogue's
+// lanes read at once start in different banks.
+__host__ __device__ constexpr int cs_ypart_row(int DT, int K) {
+    return K * DT + (DT < 32 && (K * DT) % 32 == 0 ? DT : 0);
 }
 
 // Row stride S of a [K][S] array written by thread (c, k) at k*S + c and read per channel over k:

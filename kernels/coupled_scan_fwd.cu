@@ -4,8 +4,11 @@
 //   s_t = G_t s_{t-1} + V_t,  G_t = mean_m Abar^m_t,  V_t = mean_m Bbar^m_t u^m_t
 //   y^m_t = C^m_t . (Abar^m_t s_{t-1} + Bbar^m_t u^m_t) + Dskip^m u^m_t,   out = y * silu(z)
 //
-// Strategy. One block per (channel tile, sample) (grid x: tiles; y and z: samples); threads (c, k) keep NS states of channel c in
-// registers (layout in coupled_scan_common.cuh) and walk the time axis sequentially: the coupled
+// Strategy. One block per (channel tile, sample) (grid x: tiles; y and z: samples); threads (c, k)
+// keep NS states of channel c in registers (layout in coupled_scan_common.cuh; here the channel runs
+// fastest, tid = k*DT + c: two neighbouring lanes then read the same B and C slice, and shared memory
+// returns such pair-uniform 16-byte loads in half the cycles: 26% fewer shared-memory wavefronts,
+// bench/NOTES-scan.md v10) and walk the time axis sequentially: the coupled
 // recurrence is one scalar linear recurrence per (b, d, n), so B*D*N/NS threads run independent
 // chains and no scan across threads is needed (B*D >= 12288 in every setting this serves). The
 // time axis is cut into chunks of T steps; chunk i+1 is copied into shared memory (cp.async,
@@ -16,13 +19,15 @@
 //   2. recurrence: per step and state, M exponentials (ex2.approx of delta * A * log2 e, A
 //      pre-scaled in registers), the partial y of the thread's NS states, then s from s_{t-1};
 //   3. epilogue: the K partial y of a channel are summed from shared memory (no shuffles),
-//      gated and written as consecutive channels.
+//      gated and written as consecutive channels. The partials of step (m, t) are one row indexed by
+//      tid (conflict-free writes), rows padded so that the epilogue's lanes, which read 32/DT
+//      consecutive rows, meet distinct banks.
 // Every chunk_len steps the state entering the chunk is written to chunk_states for the backward,
 // which recomputes the states in between (none for inference, n_saved = 0); no [B, L, D, N] tensor exists. Past a sample's length
 // the state is frozen and the output is 0.
 //
-// Shared memory (floats): 2*M*T*3*DT + 2*M*T*2*NP + 4*M*T*DT + round4(M*T) + M*T*K*S,
-// S = cs_partial_stride(DT, K, 1); the host computes the same.
+// Shared memory (floats): 2*M*T*3*DT + 2*M*T*2*NP + 4*M*T*DT + round4(M*T) + M*T*cs_ypart_row(DT, K);
+// the host computes the same.
 #include "coupled_scan_common.cuh"
 
 // Register budget: at least CS_FWD_MIN_BLOCKS blocks of CS_FWD_THREADS threads per multiprocessor.
@@ -37,13 +42,13 @@ template <int M, int NS, int T, int K, int DT>
 __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p) {
     constexpr float INV_M = 1.f / M;
     constexpr int threads = DT * K, NP = K * NS;
-    const int tid = threadIdx.x, c = tid / K, k = tid - c * K;
+    const int tid = threadIdx.x, k = tid / DT, c = tid - k * DT;   // channel fastest (above)
     const int b = blockIdx.z * gridDim.y + blockIdx.y, d0 = blockIdx.x * DT, d = d0 + c;   // z: B > 65535
     const int Bt = p.batch, L = p.length, D = p.channels, N = p.states;
     if (b >= Bt) return;
     const int len = cs_length(p, b);
     const bool dvalid = d < D;
-    const int S = cs_partial_stride(DT, K, 1);
+    constexpr int RS = cs_ypart_row(DT, K);
 
     extern __shared__ float4 smem4[];
     float* sm = reinterpret_cast<float*>(smem4);
@@ -54,7 +59,7 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
     float2* xf = reinterpret_cast<float2*>(sm + 2 * rawSize + 2 * bcSize);   // [M][T][DT] (delta, delta*u)
     float2* ep = xf + M * T * DT;                                              // [M][T][DT] (Dskip*u, silu z)
     float* cb = reinterpret_cast<float*>(ep + M * T * DT);                    // [M][T] C.B
-    float* ypart = cb + ((M * T + 3) & ~3);                                    // [M][T][K][S]
+    float* ypart = cb + ((M * T + 3) & ~3);                                    // [M][T] rows of RS: [K][DT]
 
     const long xStrideM = (long)Bt * L * D, bcStrideM = (long)Bt * L * N;
     const float* preB = p.delta_pre + (long)b * L * D;
@@ -129,7 +134,7 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
                     V[i] = fmaf(dd.y, Bv[i], V[i]);
                 }
             }
-            ypart[((m * T + t) * K + k) * S + c] = yp[0] + yp[1];
+            ypart[(m * T + t) * RS + tid] = yp[0] + yp[1];
         }
 #pragma unroll
         for (int i = 0; i < NS; i++) s[i] = fmaf(G[i], INV_M, V[i]);
@@ -184,10 +189,10 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
                 if (tt >= L) return;
                 float o = 0.f;
                 if (tt < len) {
-                    const float* yr = ypart + r * K * S + ec;
+                    const float* yr = ypart + r * RS + ec;
                     float y = yr[0];
 #pragma unroll
-                    for (int e = 1; e < K; e++) y += yr[e * S];
+                    for (int e = 1; e < K; e++) y += yr[e * DT];
                     float2 x = xf[r * DT + ec], g = ep[r * DT + ec];
                     o = (y + x.y * (float)M * cb[r] + g.x) * g.y;   // x.y is delta u / M
                 }

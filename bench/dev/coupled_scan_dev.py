@@ -87,6 +87,10 @@ def stride(DT, K, W):
     return S
 
 
+def ypart_row(DT, K):   # cs_ypart_row
+    return K * DT + (DT if DT < 32 and (K * DT) % 32 == 0 else 0)
+
+
 def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=None):
     if ns is None:
         ns = min(8, pow2ceil(N)) if N < 8 else (4 if N < 32 else 8)
@@ -94,8 +98,7 @@ def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=None):
     DT = max(1, min(D, threads // K))
     thr = DT * K
     NP = K * ns
-    S = stride(DT, K, 1)
-    floats = 2 * M * T * 3 * DT + 2 * M * T * 2 * NP + 4 * M * T * DT + ((M * T + 3) & ~3) + M * T * K * S
+    floats = 2 * M * T * 3 * DT + 2 * M * T * 2 * NP + 4 * M * T * DT + ((M * T + 3) & ~3) + M * T * ypart_row(DT, K)
     if minb is None:   # CudaScan.forwardPlan's rule
         minb = 4 if M * ns <= 24 and (227 * 1024) // (4 * floats + 1024) >= 4 else 3
     return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, smem=4 * floats, minb=minb, maxt=max(thr, 128 if minb > 1 else 256))

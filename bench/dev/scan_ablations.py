@@ -2,7 +2,7 @@
 
 Each ablation is a copy of kernels/ with one part of coupled_scan_fwd.cu or coupled_scan_bwd.cu switched
 off behind a run-time condition that never holds (so that the compiler keeps the surrounding code as it is)
-or removed. The copies compute wrong results: they exist only to be timed against the unchanged kernels in
+or removed; a probe (b-pairbc) instead makes one part cheaper, to see whether the time follows. The copies compute wrong results: they exist only to be timed against the unchanged kernels in
 one run, and the difference is what that part costs in time, overlap with the rest included. Usage, on a
 GPU host from the project root:
 
@@ -37,6 +37,9 @@ BWD_NO_STEP_BARRIER = [("__syncthreads();   // step t's partials are complete", 
                        ("__syncthreads();   // and read: step t-1 overwrites them", "", 1)]
 BWD_NO_PASS1 = [("for (int t = 0; t < T; t++) advance(st, t);",
                  f"for (int t = 0; t < ({NEVER} ? T : 0); t++) advance(st, t);", 1)]
+# not a removal: neighbouring lanes read one B/C slice, so that shared memory returns those loads in half
+# the cycles (pair-uniform addresses); what the time does then says whether the LSU pipe binds
+BWD_PAIR_BC = [("* 2 * NP, k, K);", "* 2 * NP, k & ~1, K);", 2), ("* 2 * NP + NP, k, K);", "* 2 * NP + NP, k & ~1, K);", 1)]
 BWD_NO_RECOMPUTE = [("if (t + 1 < steps) advance(sr, t);", f"if (t + 1 < steps && {NEVER}) advance(sr, t);", 1)]
 
 FWD_NO_TRANSFORM = [("float delta = cs_softplus(pre);", "float delta = pre;", 1),
@@ -59,6 +62,7 @@ ABLATIONS = {
     "b-norecomp": ("backward: the per-sub-chunk recomputation of s_{t-1}", {"bwd": BWD_NO_RECOMPUTE}),
     "b-body": ("backward: sums, step barrier, pass 1 and recomputation (body, staging, transform left)",
                {"bwd": BWD_NO_DSUMS + BWD_NO_NSUMS + BWD_NO_STEP_BARRIER + BWD_NO_PASS1 + BWD_NO_RECOMPUTE}),
+    "b-pairbc": ("backward: B and C slice loads at half their shared-memory cycles (pair-uniform)", {"bwd": BWD_PAIR_BC}),
     "f-notrans": ("forward: softplus and sigmoid of the transform", {"fwd": FWD_NO_TRANSFORM}),
     "f-nodots": ("forward: the C.B row dots", {"fwd": FWD_NO_DOTS}),
     "f-noepi": ("forward: the epilogue (lane sums, gate, output stores)", {"fwd": FWD_NO_EPILOGUE}),

@@ -61,7 +61,13 @@ public final class CudaScan {
         return x <= 1 ? 1 : Integer.highestOneBit(x - 1) << 1;
     }
 
-    /** Row stride of the kernels' [K][S] partial-sum arrays (cs_partial_stride). */
+    /** Floats of one row of the forward's y partials, [K][DT] padded (cs_ypart_row). */
+    static int ypartRow(int tileChannels, int lanes) {
+        int row = lanes * tileChannels;
+        return row + (tileChannels < 32 && row % 32 == 0 ? tileChannels : 0);
+    }
+
+    /** Row stride of the backward's [K][S] partial-sum arrays (cs_partial_stride). */
     static int partialStride(int tileChannels, int lanes, int wordFloats) {
         int warpLanes = wordFloats == 4 ? 8 : 32;
         int cw = lanes <= warpLanes && warpLanes % lanes == 0 ? warpLanes / lanes : 1;
@@ -92,8 +98,7 @@ public final class CudaScan {
     }
 
     private static long forwardShared(int m, int t, int dt, int lanes, int np) {
-        int s = partialStride(dt, lanes, 1);
-        long floats = 2L * m * t * 3 * dt + 2L * m * t * 2 * np + 4L * m * t * dt + ((m * t + 3) & ~3) + (long) m * t * lanes * s;
+        long floats = 2L * m * t * 3 * dt + 2L * m * t * 2 * np + 4L * m * t * dt + ((m * t + 3) & ~3) + (long) m * t * ypartRow(dt, lanes);
         return 4 * floats;
     }
 
