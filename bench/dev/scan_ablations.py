@@ -40,6 +40,10 @@ BWD_NO_PASS1 = [("for (int t = 0; t < T; t++) advance(st, t);",
 # not a removal: neighbouring lanes read one B/C slice, so that shared memory returns those loads in half
 # the cycles (pair-uniform addresses); what the time does then says whether the LSU pipe binds
 BWD_PAIR_BC = [("* 2 * NP, k, K);", "* 2 * NP, k & ~1, K);", 2), ("* 2 * NP + NP, k, K);", "* 2 * NP + NP, k & ~1, K);", 1)]
+# the copies into shared memory after a block's first sample (the later samples work on its stale data)
+BWD_NO_STAGE = [("auto issue = [&](int t0, int tEnd, bool full, int q) {\n",
+                 "auto issue = [&](int t0, int tEnd, bool full, int q) {\n"
+                 "            if (p.length > 0 && b > b0) { cs_cp_async_commit(); return; }\n", 1)]
 BWD_NO_RECOMPUTE = [("if (t + 1 < steps) advance(sr, t);", f"if (t + 1 < steps && {NEVER}) advance(sr, t);", 1)]
 
 FWD_NO_TRANSFORM = [("float delta = cs_softplus(pre);", "float delta = pre;", 1),
@@ -48,6 +52,8 @@ FWD_NO_DOTS = [("cs_row_dots(cb,", f"if ({NEVER}) cs_row_dots(cb,", 1)]
 FWD_NO_EPILOGUE = [("// 3. epilogue\n        if (d0 + ec < D) {", f"// 3. epilogue\n        if (d0 + ec < D && {NEVER}) {{", 1)]
 FWD_NO_BARRIERS = [("__syncthreads();\n\n        // 2. recurrence", "\n        // 2. recurrence", 1),
                    ("__syncthreads();\n\n        // 3. epilogue", "\n        // 3. epilogue", 1)]
+# the copies of every chunk after the first (the later chunks work on its stale data)
+FWD_NO_STAGE = [("if (ch + 1 < nChunks) issue(ch + 1);", f"if (ch + 1 < nChunks && {NEVER}) issue(ch + 1);", 1)]
 FWD_NO_LOOP = [("step(bcb, t);", f"if ({NEVER}) step(bcb, t);", 2)]
 
 # name -> (what it takes away, {file: patches})
@@ -63,6 +69,8 @@ ABLATIONS = {
     "b-body": ("backward: sums, step barrier, pass 1 and recomputation (body, staging, transform left)",
                {"bwd": BWD_NO_DSUMS + BWD_NO_NSUMS + BWD_NO_STEP_BARRIER + BWD_NO_PASS1 + BWD_NO_RECOMPUTE}),
     "b-pairbc": ("backward: B and C slice loads at half their shared-memory cycles (pair-uniform)", {"bwd": BWD_PAIR_BC}),
+    "b-nostage": ("backward: the staging copies after each block's first sample", {"bwd": BWD_NO_STAGE}),
+    "f-nostage": ("forward: the staging copies after each block's first chunk", {"fwd": FWD_NO_STAGE}),
     "f-notrans": ("forward: softplus and sigmoid of the transform", {"fwd": FWD_NO_TRANSFORM}),
     "f-nodots": ("forward: the C.B row dots", {"fwd": FWD_NO_DOTS}),
     "f-noepi": ("forward: the epilogue (lane sums, gate, output stores)", {"fwd": FWD_NO_EPILOGUE}),
