@@ -104,7 +104,7 @@ __device__ __forceinline__ void coupled_scan_bwd_impl(const CoupledScanParams& p
     const int d0 = blockIdx.x * DT, d = d0 + c;
     const int Bt = p.batch, L = p.length, D = p.channels, N = p.states;
     const bool dvalid = d < D;
-    const int S = cs_partial_stride(DT, K, 4);
+    const int S = cs_partial_stride(DT, K);
     // reduction roles per step: nD dB/dC vector sums over channels, then nN channel sums over states,
     // split into P and Q parts (cs_split)
     constexpr int nD = M * 2 * NV * K, nN = M * DT;

@@ -390,11 +390,11 @@ __host__ __device__ constexpr int cs_ypart_row(int DT, int K) {
     return K * DT + (DT < 32 && (K * DT) % 32 == 0 ? DT : 0);
 }
 
-// Row stride S of a [K][S] array written by thread (c, k) at k*S + c and read per channel over k:
-// with W-wide words, one warp's writes hit distinct banks when S is an odd multiple of the
-// channels a warp (or, for 16-byte words, a quarter warp) holds.
-__device__ __forceinline__ int cs_partial_stride(int DT, int K, int W) {
-    int lanes = W == 4 ? 8 : 32;
+// Row stride S (in 16-byte words) of the backward's [K][S] lane partials, written by thread (c, k) at
+// k*S + c and read per channel over k: a quarter warp's writes hit distinct banks when S is an odd
+// multiple of the channels a quarter warp holds.
+__device__ __forceinline__ int cs_partial_stride(int DT, int K) {
+    constexpr int lanes = 8;   // a quarter warp: the lanes one 16-byte access serves at once
     int cw = K <= lanes && lanes % K == 0 ? lanes / K : 1;
     int s = (DT + cw - 1) / cw * cw;
     if (((s / cw) & 1) == 0) s += cw;

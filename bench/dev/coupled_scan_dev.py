@@ -78,8 +78,8 @@ def pow2ceil(x):
     return 1 << max(0, (x - 1).bit_length())
 
 
-def stride(DT, K, W):
-    lanes = 8 if W == 4 else 32
+def stride(DT, K):   # cs_partial_stride: the backward's lane partials, 16-byte words
+    lanes = 8
     cw = lanes // K if K <= lanes and lanes % K == 0 else 1
     S = -(-DT // cw) * cw
     if (S // cw) % 2 == 0:
@@ -112,7 +112,7 @@ def bwd_config(M, N, D, B, TS, ns=None, T=4, waves=8, minb=None, prefetch=None):
     DT = max(1, min(D, 128 // K))
     thr = DT * K
     NP = K * ns
-    S = stride(DT, K, 4)
+    S = stride(DT, K)
     sub = -(-TS // T)
     tiles = -(-D // DT)
     def floats(nbuf):

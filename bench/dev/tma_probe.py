@@ -209,14 +209,14 @@ def run():
         x = dev.random_inputs(M, B, L, D, N, lengths, False, seed=7)
         o1, o2 = torch.full((M, B, L, D), float("nan"), device="cuda"), torch.full((M, B, L, D), float("nan"), device="cuda")
         f1, f2 = torch.full((B, D, N), float("nan"), device="cuda"), torch.full((B, D, N), float("nan"), device="cuda")
-        s1 = dev.Scan(M, B, L, D, N).forward(x, o1, f1)
+        base = dev.Scan(M, B, L, D, N)
+        s1 = base.forward(x, o1, f1)
         s2 = TmaScan(M, B, L, D, N).forward(x, o2, f2, use_maps)
         torch.cuda.synchronize()
         scale = o1.abs().max().item() + 1e-30
         e = max((o1 - o2).abs().max().item() / scale, (f1 - f2).abs().max().item() / (f1.abs().max().item() + 1e-30))
         if s1 is not None:   # only the chunk states a sample reaches are written (and read by the backward)
-            sc = dev.Scan(M, B, L, D, N)
-            starts = (torch.arange(s1.shape[1], device="cuda") + 1) * sc.TS
+            starts = (torch.arange(s1.shape[1], device="cuda") + 1) * base.TS
             lens = x["lengths"].long() if lengths else torch.full((B,), L, device="cuda")
             keep = (starts[None, :] < lens[:, None])[:, :, None, None]
             d = torch.where(keep, s1 - s2, torch.zeros_like(s1)).abs().max().item()

@@ -67,9 +67,9 @@ public final class CudaScan {
         return row + (tileChannels < 32 && row % 32 == 0 ? tileChannels : 0);
     }
 
-    /** Row stride of the backward's [K][S] partial-sum arrays (cs_partial_stride). */
-    static int partialStride(int tileChannels, int lanes, int wordFloats) {
-        int warpLanes = wordFloats == 4 ? 8 : 32;
+    /** Row stride of the backward's [K][S] partial-sum arrays of 16-byte words (cs_partial_stride). */
+    static int partialStride(int tileChannels, int lanes) {
+        int warpLanes = 8;   // a quarter warp
         int cw = lanes <= warpLanes && warpLanes % lanes == 0 ? warpLanes / lanes : 1;
         int s = (tileChannels + cw - 1) / cw * cw;
         if (((s / cw) & 1) == 0) s += cw;
@@ -135,7 +135,7 @@ public final class CudaScan {
     }
 
     private static long backwardShared(int m, int t, int dt, int lanes, int np, int ns, int threads, int chunkSteps, int buffers) {
-        int s = partialStride(dt, lanes, 4);
+        int s = partialStride(dt, lanes);
         long floats = (long) buffers * m * t * 4 * dt + (long) buffers * m * t * 2 * np + 4L * m * t * dt + 2L * m * t * dt
                 + ((2 * m * t + m * dt + 3) & ~3) + ((m * 2L * ns * threads + 3) & ~3L) + (long) m * lanes * s * 4
                 + (long) t * ns * threads + (((long) subChunks(chunkSteps, t) * ns * threads + 3) & ~3L)
