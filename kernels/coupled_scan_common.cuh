@@ -13,10 +13,12 @@
 // paper's setting showed address arithmetic at 1.5 of the forward's 15 instructions per element
 // and 12 of the backward's 57). One module per (M, NS, T, K, DT): K follows from N, DT from D.
 //
-// B and C of a time step are shared by every channel of the block and staged in shared memory in an
-// interleaved order: state n = k*NS + j*VW + e (VW = min(NS, 4)) sits at ((j*K + k)*VW + e), so that
-// the K threads of a channel read K consecutive VW-wide vectors (no bank conflicts) and the threads
-// of the other channels read the same addresses (broadcasts).
+// B and C of a time step are shared by every channel of the block and staged in shared memory. The
+// backward keeps them in an interleaved order: state n = k*NS + j*VW + e (VW = min(NS, 4)) sits at
+// ((j*K + k)*VW + e), so that the K consecutive threads of a channel read K consecutive VW-wide vectors
+// (no bank conflicts) and the threads of the other channels read the same addresses (broadcasts). The
+// forward, whose channel runs fastest, needs no such order (a quarter warp reads at most two slices):
+// its rows are in natural order, whole rows that tensor-map boxes can stage.
 //
 // Index maps: u, delta, z, out [M,B,L,D] -> ((m*B + b)*L + t)*D + d; B, C [M,B,L,N];
 // A [M,D,N]; Dskip [M,D]; states [B,D,N]; saved chunk states [B, n_saved, D, N].
@@ -67,6 +69,7 @@ struct CoupledScanParams {
     float* dDskip_part;           // [b_groups][M,D]
     float* dinitial_state;        // [B,D,N] or null
     int* err;                     // the backend's device error record (code, a, b, c), or null
+    const unsigned long long* tmaps;   // forward: tensor maps of delta_pre, u, z, B, C (128 bytes each), or null
     int modalities;               // M (equals CS_M)
     int batch;                    // B
     int length;                   // L
@@ -167,6 +170,64 @@ __device__ __forceinline__ void cs_cp_async_wait() {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(PENDING));
 }
 
+// Tensor-map staging (sm_90 on; the forward): one thread arms an mbarrier with the bytes to expect and
+// issues one two-dimensional box copy per tensor and modality, which the TMA unit writes into shared
+// memory (zero-filling what lies past the tensor's edges) and counts on the mbarrier; every thread waits
+// for its phase. The threads spend no instructions on copies: per-thread cp.async staging cost the
+// forward 12-13% of its time; row-by-row bulk copies were slower still (bench/NOTES-scan.md, v10).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+#define CS_HAVE_TMA 1
+#else
+#define CS_HAVE_TMA 0
+#endif
+
+__device__ __forceinline__ unsigned cs_smem_addr(const void* p) {
+    return (unsigned)__cvta_generic_to_shared(p);
+}
+
+__device__ __forceinline__ void cs_mbar_init(unsigned long long* bar, unsigned count) {
+#if CS_HAVE_TMA
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(cs_smem_addr(bar)), "r"(count) : "memory");
+#endif
+}
+
+// Orders the mbarrier inits and this thread's earlier shared-memory stores before later TMA writes.
+__device__ __forceinline__ void cs_fence_bulk() {
+#if CS_HAVE_TMA
+    asm volatile("fence.mbarrier_init.release.cluster;\n\tfence.proxy.async.shared::cta;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void cs_mbar_expect(unsigned long long* bar, unsigned bytes) {
+#if CS_HAVE_TMA
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(cs_smem_addr(bar)), "r"(bytes)
+                 : "memory");
+#endif
+}
+
+// The box of a 4-d tensor map at coordinates (c0, c1, c2, c3), innermost first, into 128-byte aligned dst.
+__device__ __forceinline__ void cs_tma4(float* dst, const unsigned long long* map, int c0, int c1, int c2, int c3,
+                                        unsigned long long* bar) {
+#if CS_HAVE_TMA
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];"
+                 ::"r"(cs_smem_addr(dst)), "l"(map), "r"(c0), "r"(c1), "r"(c2), "r"(c3), "r"(cs_smem_addr(bar))
+                 : "memory");
+#endif
+}
+
+// Waits until the phase of bar with the given parity has completed.
+__device__ __forceinline__ void cs_mbar_wait(unsigned long long* bar, unsigned parity) {
+#if CS_HAVE_TMA
+    unsigned done;
+    do {
+        asm volatile("{\n\t.reg .pred p;\n\tmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n\t"
+                     "selp.u32 %0, 1, 0, p;\n\t}"
+                     : "=r"(done) : "r"(cs_smem_addr(bar)), "r"(parity) : "memory");
+    } while (!done);
+#endif
+}
+
 // A thread's walk over the elements of a [rows][width] array when the block's threads take
 // consecutive elements: its first (row, col) and the step between its elements, computed once so
 // that the loops need no division.
@@ -254,6 +315,24 @@ __device__ __forceinline__ void cs_load_slice(float (&v)[NS], const float* row, 
         } else {
             v[j] = src[0];
         }
+    }
+}
+
+// Loads NS consecutive values (the forward's B and C rows are in natural order).
+template <int NS>
+__device__ __forceinline__ void cs_load_run(float (&v)[NS], const float* src) {
+    if constexpr (NS % 4 == 0) {
+#pragma unroll
+        for (int j = 0; j < NS / 4; j++) {
+            float4 q = *reinterpret_cast<const float4*>(src + 4 * j);
+            v[4 * j] = q.x;
+            v[4 * j + 1] = q.y;
+            v[4 * j + 2] = q.z;
+            v[4 * j + 3] = q.w;
+        }
+    } else {
+#pragma unroll
+        for (int i = 0; i < NS; i++) v[i] = src[i];
     }
 }
 

@@ -11,8 +11,10 @@
 // bench/NOTES-scan.md v10) and walk the time axis sequentially: the coupled
 // recurrence is one scalar linear recurrence per (b, d, n), so B*D*N/NS threads run independent
 // chains and no scan across threads is needed (B*D >= 12288 in every setting this serves). The
-// time axis is cut into chunks of T steps; chunk i+1 is copied into shared memory (cp.async,
-// double buffered) while chunk i is computed:
+// time axis is cut into chunks of T steps; chunk i+1 is copied into shared memory (double buffered)
+// while chunk i is computed: with tensor maps (p.tmaps, sm_90 on), one thread issues 5*M boxes of T rows
+// (delta_pre, u, z of the tile's DT channels; B, C of all N states) that complete on one mbarrier per
+// buffer; without (older devices, D or N not a multiple of 4), every thread issues cp.async copies:
 //   1. transform: once per (m, t, d), softplus and the products delta*u/M, Dskip*u, silu(z), and once
 //      per (m, t) the dot product C.B (so that y = C.(Abar s) + (delta u)(C.B) + Dskip u needs one
 //      multiply-add per state less);
@@ -26,8 +28,8 @@
 // which recomputes the states in between (none for inference, n_saved = 0); no [B, L, D, N] tensor exists. Past a sample's length
 // the state is frozen and the output is 0.
 //
-// Shared memory (floats): 2*M*T*3*DT + 2*M*T*2*NP + 4*M*T*DT + round4(M*T) + M*T*cs_ypart_row(DT, K);
-// the host computes the same.
+// Shared memory (floats): 32 (two mbarriers; the boxes stay 128-byte aligned) + 2*M*T*3*DT + 2*M*T*2*NP
+// + 4*M*T*DT + round4(M*T) + M*T*cs_ypart_row(DT, K); the host computes the same.
 #include "coupled_scan_common.cuh"
 
 // Register budget: at least CS_FWD_MIN_BLOCKS blocks of CS_FWD_THREADS threads per multiprocessor.
@@ -50,10 +52,11 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
     const bool dvalid = d < D;
     constexpr int RS = cs_ypart_row(DT, K);
 
-    extern __shared__ float4 smem4[];
-    float* sm = reinterpret_cast<float*>(smem4);
-    const int rawSize = M * T * 3 * DT;            // [M][T][3][DT]: delta_pre, u, z
-    const int bcSize = M * T * 2 * NP;             // [M][T][2][NP]: B, C interleaved
+    extern __shared__ __align__(128) float4 smem4[];
+    unsigned long long* const bars = reinterpret_cast<unsigned long long*>(smem4);   // one per staging buffer
+    float* sm = reinterpret_cast<float*>(smem4) + 32;   // 128 bytes: the boxes stay 128-byte aligned
+    const int rawSize = M * T * 3 * DT;            // [3][M][T][DT]: delta_pre, u, z (a box per tensor and m)
+    const int bcSize = M * T * 2 * NP;             // [2][M][T][NP]: B, C in natural order
     float* const raw0 = sm;                        // buffer q at raw0 + q * rawSize
     float* const bc0 = sm + 2 * rawSize;           // buffer q at bc0 + q * bcSize
     float2* xf = reinterpret_cast<float2*>(sm + 2 * rawSize + 2 * bcSize);   // [M][T][DT] (delta, delta*u)
@@ -93,20 +96,44 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
         for (int i = 0; i < NS; i++) s[i] = 0.f;
     }
 
-    // padding states of B and C stay zero: cp.async never writes them
+    // padding states of B and C stay zero: no copy writes them
     for (int e = tid; e < 2 * bcSize; e += threads) bc0[e] = 0.f;
+    // tensor-map staging where every box is whole rows of 16-byte multiples at 128-byte aligned places
+    const unsigned long long* const maps = p.tmaps;
+    const bool tma = CS_HAVE_TMA && maps != nullptr && vecX && vecBC && N == NP && (T * DT) % 32 == 0 &&
+                     (T * NP) % 32 == 0;
+    if (tma && tid == 0) {
+        cs_mbar_init(bars, 1);
+        cs_mbar_init(bars + 1, 1);
+    }
+    if (tma) cs_fence_bulk();   // the zeros and the inits come before any box
     __syncthreads();
 
+    // chunk's rows into buffer chunk & 1: boxes completing on bars[chunk & 1] (rows past L and channels
+    // past D zero-filled by the TMA unit), or cp.async copies (rows past the sample's end zero-filled)
     auto issue = [&](int chunk) {
         const int t0 = chunk * T, q = chunk & 1;
         float* raw = raw0 + q * rawSize;
         float* bc = bc0 + q * bcSize;
+        if (tma) {
+            if (tid == 0) {
+                cs_mbar_expect(bars + q, (unsigned)(M * T * (3 * DT + 2 * NP) * 4));
+#pragma unroll
+                for (int m = 0; m < M; m++) {
+#pragma unroll
+                    for (int w = 0; w < 3; w++) cs_tma4(raw + (w * M + m) * T * DT, maps + w * 16, d0, t0, b, m, bars + q);
+#pragma unroll
+                    for (int w = 0; w < 2; w++) cs_tma4(bc + (w * M + m) * T * NP, maps + (3 + w) * 16, 0, t0, b, m, bars + q);
+                }
+            }
+            return;
+        }
         // not rotated (part 0 of 1): rotating cost the paper's instantiation 20 bytes of register spill
-        cs_stage_rows<M, T>(raw, 3 * DT, preB, xStrideM, t0, len, D, d0, xWalk, vecX, 0, 1);
-        cs_stage_rows<M, T>(raw + DT, 3 * DT, uB, xStrideM, t0, len, D, d0, xWalk, vecX, 0, 1);
-        cs_stage_rows<M, T>(raw + 2 * DT, 3 * DT, zB, xStrideM, t0, len, D, d0, xWalk, vecX, 0, 1);
-        cs_stage_bc<M, T, NS>(bc, 2 * NP, BmB, bcStrideM, N, K, t0, len, bWalk, vecBC, 0, 1);
-        cs_stage_bc<M, T, NS>(bc + NP, 2 * NP, CmB, bcStrideM, N, K, t0, len, bWalk, vecBC, 0, 1);
+        cs_stage_rows<M, T>(raw, DT, preB, xStrideM, t0, len, D, d0, xWalk, vecX, 0, 1);
+        cs_stage_rows<M, T>(raw + M * T * DT, DT, uB, xStrideM, t0, len, D, d0, xWalk, vecX, 0, 1);
+        cs_stage_rows<M, T>(raw + 2 * M * T * DT, DT, zB, xStrideM, t0, len, D, d0, xWalk, vecX, 0, 1);
+        cs_stage_rows<M, T>(bc, NP, BmB, bcStrideM, t0, len, N, 0, bWalk, vecBC, 0, 1);
+        cs_stage_rows<M, T>(bc + M * T * NP, NP, CmB, bcStrideM, t0, len, N, 0, bWalk, vecBC, 0, 1);
         cs_cp_async_commit();
     };
 
@@ -119,8 +146,8 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
         for (int m = 0; m < M; m++) {
             const float2 dd = xf[(m * T + t) * DT + c];
             float Bv[NS], Cv[NS];
-            cs_load_slice<NS>(Bv, bcb + (m * T + t) * 2 * NP, k, K);
-            cs_load_slice<NS>(Cv, bcb + (m * T + t) * 2 * NP + NP, k, K);
+            cs_load_run<NS>(Bv, bcb + (m * T + t) * NP + k * NS);
+            cs_load_run<NS>(Cv, bcb + (M * T + m * T + t) * NP + k * NS);
             float yp[2] = {0.f, 0.f};   // two chains: half the dependent latency
 #pragma unroll
             for (int i = 0; i < NS; i++) {
@@ -145,6 +172,7 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
     for (int ch = 0; ch < nChunks; ch++) {
         const int q = ch & 1, t0 = ch * T;
         cs_cp_async_wait<0>();
+        if (tma) cs_mbar_wait(bars + q, (ch >> 1) & 1);   // its (ch / 2)-th use
         __syncthreads();   // chunk ch is in shared memory; every thread is past the last epilogue
         if (ch + 1 < nChunks) issue(ch + 1);
 
@@ -156,15 +184,15 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
         {
             const float* raw = raw0 + q * rawSize;
             cs_each_row<M, T, K>(er, [&](int r, int m) {
-                const float* rr = raw + r * 3 * DT + ec;
-                float pre = rr[0], uu = rr[DT], zz = rr[2 * DT];
+                const float* rr = raw + r * DT + ec;
+                float pre = rr[0], uu = rr[M * T * DT], zz = rr[2 * M * T * DT];
                 float delta = cs_softplus(pre);
                 float dsk = d0 + ec < D ? p.Dskip[m * D + d0 + ec] : 0.f;
                 xf[r * DT + ec] = make_float2(delta, delta * uu * INV_M);
                 ep[r * DT + ec] = make_float2(dsk * uu, zz * cs_sigmoid(zz));
             });
         }
-        cs_row_dots(cb, bc0 + q * bcSize, 2 * NP, NP, NP, M * T, NP % 4 == 0, tid, threads);   // C.B per row
+        cs_row_dots(cb, bc0 + q * bcSize, NP, M * T * NP, NP, M * T, NP % 4 == 0, tid, threads);   // C.B per row
         __syncthreads();
 
         // 2. recurrence

@@ -19,6 +19,7 @@ time commands also run those launch configurations (keyword arguments of fwd_con
 With CS_DEV_CHECK_CONFIG='{"bwd": {"minb": 3}}', check runs every case at those launch settings (a case's own
 settings win).
 """
+import ctypes
 import json
 import math
 import os
@@ -35,7 +36,7 @@ SMS = 132
 
 PTR_FIELDS = ["u", "delta_pre", "z", "A", "Bm", "Cm", "Dskip", "lengths", "initial_state", "out", "final_state",
               "chunk_states", "dout", "dfinal_state", "du", "ddelta_pre", "dz", "dB", "dC", "dA_part",
-              "dDskip_part", "dinitial_state", "err"]
+              "dDskip_part", "dinitial_state", "err", "tmaps"]
 INT_FIELDS = ["modalities", "batch", "length", "channels", "states", "lanes", "chunk_len", "n_saved",
               "batch_per_block", "sub_chunks", "prefetch", "pad_"]
 PARAMS = np.dtype([(f, np.uint64) for f in PTR_FIELDS] + [(f, np.int32) for f in INT_FIELDS])
@@ -74,6 +75,35 @@ def params(**kw):
     return p
 
 
+_encode_fn = None
+
+
+def tensor_map(ptr, dims, box):
+    """A float32 tensor map (128 bytes, cuTensorMapEncodeTiled) of a contiguous tensor, dims and box
+    innermost first: what io.cmamba.cuda.ScanTensorMaps encodes for the forward's staging."""
+    global _encode_fn
+    if _encode_fn is None:
+        _encode_fn = ctypes.CDLL("libcuda.so.1").cuTensorMapEncodeTiled
+        _encode_fn.restype = ctypes.c_int
+        _encode_fn.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint32, ctypes.c_void_p,
+                               ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(ctypes.c_uint64),
+                               ctypes.POINTER(ctypes.c_uint32), ctypes.POINTER(ctypes.c_uint32),
+                               ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    raw = np.zeros(256, np.uint8)
+    view = raw[(-raw.ctypes.data) % 64:][:128]   # CUtensorMap is 64-byte aligned
+    rank = len(dims)
+    strides, acc = [], 4
+    for n in dims[:-1]:
+        acc *= n
+        strides.append(acc)
+    r = _encode_fn(view.ctypes.data, 7, rank, ptr, (ctypes.c_uint64 * rank)(*dims),
+                   (ctypes.c_uint64 * (rank - 1))(*strides), (ctypes.c_uint32 * rank)(*box),
+                   (ctypes.c_uint32 * rank)(*([1] * rank)), 0, 0, 2, 0)
+    if r != 0:
+        raise RuntimeError(f"cuTensorMapEncodeTiled: CUresult {r} for dims {dims}, box {box}")
+    return view.copy()
+
+
 def pow2ceil(x):
     return 1 << max(0, (x - 1).bit_length())
 
@@ -98,7 +128,7 @@ def fwd_config(M, N, D, ns=None, threads=128, T=8, minb=None):
     DT = max(1, min(D, threads // K))
     thr = DT * K
     NP = K * ns
-    floats = 2 * M * T * 3 * DT + 2 * M * T * 2 * NP + 4 * M * T * DT + ((M * T + 3) & ~3) + M * T * ypart_row(DT, K)
+    floats = 32 + 2 * M * T * 3 * DT + 2 * M * T * 2 * NP + 4 * M * T * DT + ((M * T + 3) & ~3) + M * T * ypart_row(DT, K)
     if minb is None:   # CudaScan.forwardPlan's rule
         minb = 4 if M * ns <= 24 and (227 * 1024) // (4 * floats + 1024) >= 4 else 3
     return dict(ns=ns, K=K, DT=DT, threads=thr, T=T, smem=4 * floats, minb=minb, maxt=max(thr, 128 if minb > 1 else 256))
@@ -152,13 +182,30 @@ class Scan:
         self.fk.max_dynamic_shared_size_bytes = fc["smem"]
         self.bk.max_dynamic_shared_size_bytes = bc["smem"]
         self.n_saved = max(0, -(-L // self.TS) - 1)
+        self._maps = {}
+
+    def maps(self, x):
+        """The forward's five tensor maps on the device (CudaScan.tensorMaps's conditions), or None: cp.async
+        staging (CS_DEV_TMA=0 forces it)."""
+        M, B, L, D, N = self.M, self.B, self.L, self.D, self.N
+        fc = self.fc
+        NP, T, DT = fc["K"] * fc["ns"], fc["T"], fc["DT"]
+        ptrs = tuple(x[k].data_ptr() for k in ("pre", "u", "z", "B", "C"))
+        if (os.environ.get("CS_DEV_TMA") == "0" or int(cp.cuda.Device().compute_capability) < 90 or N != NP
+                or (T * DT) % 32 or (T * NP) % 32 or D % 4 or N % 4 or any(q % 16 for q in ptrs)):
+            return None
+        if ptrs not in self._maps:
+            ms = [tensor_map(x[k].data_ptr(), (D, L, B, M), (DT, T, 1, 1)) for k in ("pre", "u", "z")]
+            ms += [tensor_map(x[k].data_ptr(), (N, L, B, M), (N, T, 1, 1)) for k in ("B", "C")]
+            self._maps[ptrs] = cp.asarray(np.concatenate(ms))
+        return self._maps[ptrs]
 
     def forward(self, x, out, final=None):
         M, B, L, D, N = self.M, self.B, self.L, self.D, self.N
         saved = torch.empty((B, max(1, self.n_saved), D, N), device="cuda", dtype=torch.float32) if self.n_saved else None
         p = params(u=x["u"], delta_pre=x["pre"], z=x["z"], A=x["A"], Bm=x["B"], Cm=x["C"], Dskip=x["Dskip"],
                    lengths=x.get("lengths"), initial_state=x.get("init"), out=out, final_state=final,
-                   chunk_states=saved, modalities=M, batch=B, length=L, channels=D, states=N,
+                   chunk_states=saved, tmaps=self.maps(x), modalities=M, batch=B, length=L, channels=D, states=N,
                    lanes=self.fc["K"], chunk_len=self.TS, n_saved=self.n_saved)
         grid = (-(-D // self.fc["DT"]), min(B, 65535), -(-B // 65535))
         self.fk(grid, (self.fc["threads"],), (p,), shared_mem=self.fc["smem"])

@@ -156,6 +156,35 @@ class CoupledScanGpuTest {
         freeTracked();   // a grid of checks in one test: free each as it ends
     }
 
+    /**
+     * The forward's two stagings (tensor maps on sm_90 on, cp.async copies) give the same bits: the same
+     * arithmetic on the same values, whatever the copies past a sample's end hold. Shapes with whole and
+     * partial tiles, chunks cut short, lengths, N = 16, 64, 256.
+     */
+    @Test
+    void tensorMapAndCopyStagingGiveTheSameBits() {
+        Random rnd = random("tensorMapAndCopyStagingGiveTheSameBits");
+        int[][] shapes = {{3, 16, 50, 256, 64}, {3, 8, 37, 72, 64}, {3, 4, 300, 96, 16}, {2, 3, 21, 40, 16}, {1, 5, 64, 128, 256}};
+        for (int[] s : shapes) {
+            int m = s[0], b = s[1], l = s[2], d = s[3], n = s[4];
+            String what = "M=" + m + " B=" + b + " L=" + l + " D=" + d + " N=" + n;
+            Both in = inputs(rnd, m, b, l, d, n, randomLengths(rnd, b, l), false);
+            Tensor outMaps = poisoned(m, b, l, d), finMaps = poisoned(b, d, n), outCopies = poisoned(m, b, l, d),
+                    finCopies = poisoned(b, d, n);
+            try {
+                CudaScan.useTensorMaps(true);
+                gpu().coupledScanForward(in.gpu(), outMaps, finMaps).close();
+                CudaScan.useTensorMaps(false);
+                gpu().coupledScanForward(in.gpu(), outCopies, finCopies).close();
+            } finally {
+                CudaScan.useTensorMaps(true);
+            }
+            assertClose(outMaps, outCopies, 0, what + ": out, tensor maps against copies");
+            assertClose(finMaps, finCopies, 0, what + ": final state, tensor maps against copies");
+            freeTracked();
+        }
+    }
+
     @Test
     void shortSequencesEveryModalityCountAndStateSize() {
         Random rnd = random("shortSequencesEveryModalityCountAndStateSize");
