@@ -69,7 +69,6 @@ struct CoupledScanParams {
     float* dDskip_part;           // [b_groups][M,D]
     float* dinitial_state;        // [B,D,N] or null
     int* err;                     // the backend's device error record (code, a, b, c), or null
-    const unsigned long long* tmaps;   // forward: tensor maps of delta_pre, u, z, B, C (128 bytes each), or null
     int modalities;               // M (equals CS_M)
     int batch;                    // B
     int length;                   // L
@@ -81,8 +80,22 @@ struct CoupledScanParams {
     int batch_per_block;          // backward: samples per block (blockIdx.y groups)
     int sub_chunks;               // backward: ceil(chunk_len / T), the sub-chunk states kept per block
     int prefetch;                 // backward: 1 = two staging buffers, the next sub-chunk copied while one is worked on
-    int pad_;
+    int tensor_maps;              // forward: 1 = its CsTensorMaps parameter holds the five maps (else cp.async staging)
 };
+
+// The forward's tensor maps (CUtensorMap, 128 bytes, 64-byte aligned) of delta_pre, u, z, B, C, passed by
+// value as a __grid_constant__ kernel parameter, where the TMA unit reads them: no device buffer to fill
+// before each launch (io.cmamba.cuda.ScanTensorMaps encodes them).
+struct alignas(64) CsTensorMaps {
+    unsigned long long map[5][16];
+};
+
+// A kernel parameter whose address may be taken without a local copy (sm_70 on).
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 700
+#define CS_GRID_CONSTANT __grid_constant__
+#else
+#define CS_GRID_CONSTANT
+#endif
 
 #define CS_LOG2E 1.44269502f        // log2(e) rounded to float
 #define CS_LOG2E_LO 1.925963e-8f    // log2(e) - CS_LOG2E

@@ -12,7 +12,7 @@
 // recurrence is one scalar linear recurrence per (b, d, n), so B*D*N/NS threads run independent
 // chains and no scan across threads is needed (B*D >= 12288 in every setting this serves). The
 // time axis is cut into chunks of T steps; chunk i+1 is copied into shared memory (double buffered)
-// while chunk i is computed: with tensor maps (p.tmaps, sm_90 on), one thread issues 5*M boxes of T rows
+// while chunk i is computed: with tensor maps (p.tensor_maps, sm_90 on), one thread issues 5*M boxes of T rows
 // (delta_pre, u, z of the tile's DT channels; B, C of all N states) that complete on one mbarrier per
 // buffer; without (older devices, D or N not a multiple of 4), every thread issues cp.async copies:
 //   1. transform: once per (m, t, d), softplus and the products delta*u/M, Dskip*u, silu(z), and once
@@ -41,7 +41,7 @@
 #endif
 
 template <int M, int NS, int T, int K, int DT>
-__device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p) {
+__device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p, const CsTensorMaps& tm) {
     constexpr float INV_M = 1.f / M;
     constexpr int threads = DT * K, NP = K * NS;
     const int tid = threadIdx.x, k = tid / DT, c = tid - k * DT;   // channel fastest (above)
@@ -99,8 +99,7 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
     // padding states of B and C stay zero: no copy writes them
     for (int e = tid; e < 2 * bcSize; e += threads) bc0[e] = 0.f;
     // tensor-map staging where every box is whole rows of 16-byte multiples at 128-byte aligned places
-    const unsigned long long* const maps = p.tmaps;
-    const bool tma = CS_HAVE_TMA && maps != nullptr && vecX && vecBC && N == NP && (T * DT) % 32 == 0 &&
+    const bool tma = CS_HAVE_TMA && p.tensor_maps && vecX && vecBC && N == NP && (T * DT) % 32 == 0 &&
                      (T * NP) % 32 == 0;
     if (tma && tid == 0) {
         cs_mbar_init(bars, 1);
@@ -121,9 +120,9 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
 #pragma unroll
                 for (int m = 0; m < M; m++) {
 #pragma unroll
-                    for (int w = 0; w < 3; w++) cs_tma4(raw + (w * M + m) * T * DT, maps + w * 16, d0, t0, b, m, bars + q);
+                    for (int w = 0; w < 3; w++) cs_tma4(raw + (w * M + m) * T * DT, tm.map[w], d0, t0, b, m, bars + q);
 #pragma unroll
-                    for (int w = 0; w < 2; w++) cs_tma4(bc + (w * M + m) * T * NP, maps + (3 + w) * 16, 0, t0, b, m, bars + q);
+                    for (int w = 0; w < 2; w++) cs_tma4(bc + (w * M + m) * T * NP, tm.map[3 + w], 0, t0, b, m, bars + q);
                 }
             }
             return;
@@ -238,6 +237,7 @@ __device__ __forceinline__ void coupled_scan_fwd_impl(const CoupledScanParams& p
 
 // The instantiation the host asked for (CS_M, CS_NS, CS_T, CS_K, CS_DT defined before compiling this
 // file); it must be launched with CS_K * CS_DT threads.
-extern "C" __global__ void __launch_bounds__(CS_FWD_THREADS, CS_FWD_MIN_BLOCKS) coupled_scan_fwd(const CoupledScanParams p) {
-    coupled_scan_fwd_impl<CS_M, CS_NS, CS_T, CS_K, CS_DT>(p);
+extern "C" __global__ void __launch_bounds__(CS_FWD_THREADS, CS_FWD_MIN_BLOCKS) coupled_scan_fwd(const CoupledScanParams p,
+                                                                                         const CS_GRID_CONSTANT CsTensorMaps tm) {
+    coupled_scan_fwd_impl<CS_M, CS_NS, CS_T, CS_K, CS_DT>(p, tm);
 }

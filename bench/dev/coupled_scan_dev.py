@@ -36,9 +36,9 @@ SMS = 132
 
 PTR_FIELDS = ["u", "delta_pre", "z", "A", "Bm", "Cm", "Dskip", "lengths", "initial_state", "out", "final_state",
               "chunk_states", "dout", "dfinal_state", "du", "ddelta_pre", "dz", "dB", "dC", "dA_part",
-              "dDskip_part", "dinitial_state", "err", "tmaps"]
+              "dDskip_part", "dinitial_state", "err"]
 INT_FIELDS = ["modalities", "batch", "length", "channels", "states", "lanes", "chunk_len", "n_saved",
-              "batch_per_block", "sub_chunks", "prefetch", "pad_"]
+              "batch_per_block", "sub_chunks", "prefetch", "tensor_maps"]
 PARAMS = np.dtype([(f, np.uint64) for f in PTR_FIELDS] + [(f, np.int32) for f in INT_FIELDS])
 assert PARAMS.itemsize == 8 * len(PTR_FIELDS) + 4 * len(INT_FIELDS)
 
@@ -102,6 +102,24 @@ def tensor_map(ptr, dims, box):
     if r != 0:
         raise RuntimeError(f"cuTensorMapEncodeTiled: CUresult {r} for dims {dims}, box {box}")
     return view.copy()
+
+
+NO_MAPS = np.zeros(640, np.uint8)   # the CsTensorMaps parameter of a launch staging by cp.async
+_launch_fn = None
+
+
+def launch(kernel, grid, block, smem, *structs):
+    """cuLaunchKernel of a cupy RawKernel whose parameters are structs passed by value (numpy buffers):
+    the driver lays them out as the kernel declares them (CsTensorMaps is 64-byte aligned)."""
+    global _launch_fn
+    if _launch_fn is None:
+        _launch_fn = ctypes.CDLL("libcuda.so.1").cuLaunchKernel
+        _launch_fn.restype = ctypes.c_int
+        _launch_fn.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 7 + [ctypes.c_void_p] * 3
+    args = (ctypes.c_void_p * len(structs))(*(q.ctypes.data for q in structs))
+    r = _launch_fn(kernel.kernel.ptr, *grid, *block, smem, cp.cuda.get_current_stream().ptr, args, None)
+    if r != 0:
+        raise RuntimeError(f"cuLaunchKernel: CUresult {r} (grid {grid}, block {block}, {smem} bytes of shared memory)")
 
 
 def pow2ceil(x):
@@ -185,8 +203,8 @@ class Scan:
         self._maps = {}
 
     def maps(self, x):
-        """The forward's five tensor maps on the device (CudaScan.tensorMaps's conditions), or None: cp.async
-        staging (CS_DEV_TMA=0 forces it)."""
+        """The forward's CsTensorMaps parameter (the five tensor maps, 640 bytes; CudaScan.tensorMaps's
+        conditions), or None: cp.async staging (CS_DEV_TMA=0 forces it)."""
         M, B, L, D, N = self.M, self.B, self.L, self.D, self.N
         fc = self.fc
         NP, T, DT = fc["K"] * fc["ns"], fc["T"], fc["DT"]
@@ -197,18 +215,19 @@ class Scan:
         if ptrs not in self._maps:
             ms = [tensor_map(x[k].data_ptr(), (D, L, B, M), (DT, T, 1, 1)) for k in ("pre", "u", "z")]
             ms += [tensor_map(x[k].data_ptr(), (N, L, B, M), (N, T, 1, 1)) for k in ("B", "C")]
-            self._maps[ptrs] = cp.asarray(np.concatenate(ms))
+            self._maps[ptrs] = np.concatenate(ms)
         return self._maps[ptrs]
 
     def forward(self, x, out, final=None):
         M, B, L, D, N = self.M, self.B, self.L, self.D, self.N
         saved = torch.empty((B, max(1, self.n_saved), D, N), device="cuda", dtype=torch.float32) if self.n_saved else None
+        maps = self.maps(x)
         p = params(u=x["u"], delta_pre=x["pre"], z=x["z"], A=x["A"], Bm=x["B"], Cm=x["C"], Dskip=x["Dskip"],
                    lengths=x.get("lengths"), initial_state=x.get("init"), out=out, final_state=final,
-                   chunk_states=saved, tmaps=self.maps(x), modalities=M, batch=B, length=L, channels=D, states=N,
-                   lanes=self.fc["K"], chunk_len=self.TS, n_saved=self.n_saved)
+                   chunk_states=saved, modalities=M, batch=B, length=L, channels=D, states=N,
+                   lanes=self.fc["K"], chunk_len=self.TS, n_saved=self.n_saved, tensor_maps=int(maps is not None))
         grid = (-(-D // self.fc["DT"]), min(B, 65535), -(-B // 65535))
-        self.fk(grid, (self.fc["threads"],), (p,), shared_mem=self.fc["smem"])
+        launch(self.fk, grid, (self.fc["threads"], 1, 1), self.fc["smem"], p, maps if maps is not None else NO_MAPS)
         return saved
 
     def backward(self, x, saved, dout, g, dfinal=None):

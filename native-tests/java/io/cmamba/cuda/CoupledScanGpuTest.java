@@ -19,6 +19,7 @@ import static io.cmamba.cuda.GpuTestSupport.gpu;
 import static io.cmamba.cuda.GpuTestSupport.random;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 /**
  * The CUDA coupled scan (kernels/coupled_scan_*.cu) against the CPU backend computing in float64 on
@@ -169,6 +170,8 @@ class CoupledScanGpuTest {
             int m = s[0], b = s[1], l = s[2], d = s[3], n = s[4];
             String what = "M=" + m + " B=" + b + " L=" + l + " D=" + d + " N=" + n;
             Both in = inputs(rnd, m, b, l, d, n, randomLengths(rnd, b, l), false);
+            assumeTrue(gpu().device().major() >= 9, "tensor maps need sm_90 or later");
+            assertTrue(CudaScan.stagesByTensorMaps(gpu(), in.gpu()), what + ": the forward should stage by tensor maps");
             Tensor outMaps = poisoned(m, b, l, d), finMaps = poisoned(b, d, n), outCopies = poisoned(m, b, l, d),
                     finCopies = poisoned(b, d, n);
             try {

@@ -37,8 +37,8 @@ public final class CudaScan {
     /** Backward waves of blocks aimed at: enough that the tail wave is short. */
     private static final int BWD_WAVES = 8;
 
-    /** Bytes of the kernels' CoupledScanParams: 24 pointers then 12 ints (coupled_scan_common.cuh). */
-    static final int PARAM_BYTES = 24 * 8 + 12 * 4;
+    /** Bytes of the kernels' CoupledScanParams: 23 pointers then 12 ints (coupled_scan_common.cuh). */
+    static final int PARAM_BYTES = 23 * 8 + 12 * 4;
     /**
      * Whether the forward stages its inputs by tensor maps where the device (sm_90 on) and the shapes allow
      * ({@code -Dcmamba.scan.tma=false}: cp.async staging everywhere, to compare).
@@ -49,6 +49,7 @@ public final class CudaScan {
     static void useTensorMaps(boolean on) {
         tensorMaps = on;
     }
+
     /** Shared memory a multiprocessor gives its blocks (228 KiB less 1 KiB reserved per block, H100). */
     private static final int SM_SHARED_BYTES = 227 * 1024;
 
@@ -252,47 +253,44 @@ public final class CudaScan {
         if (n == 0) throw new IllegalArgumentException("coupledScan: A " + in.A().shape() + " has no states (N = 0)");
         if (nb == 0 || d == 0) return saved;
         Plan plan = forwardPlan(m, n, d, sharedLimit(b));
-        try (Tensor maps = tensorMaps(b, in, plan)) {
-            byte[] params = new Params()
-                    .ptr(in.u()).ptr(in.deltaPre()).ptr(in.z()).ptr(in.A()).ptr(in.B()).ptr(in.C()).ptr(in.Dskip())
-                    .ptr(in.lengths()).ptr(in.initialState()).ptr(out).ptr(finalState).ptr(saved.address())
-                    .ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0)
-                    .ptr(b.errorWord().address()).ptr(maps)
-                    .i32(m).i32(nb).i32(l).i32(d).i32(n).i32(plan.lanes()).i32(CHUNK_STEPS).i32(nSaved).i32(0).i32(0)
-                    .i32(0).i32(0)
-                    .bytes();
-            int gy = Math.min(nb, 65535), gz = (nb + gy - 1) / gy;
-            CudaFunction f = b.module(FWD, plan.prelude("fwd")).function("coupled_scan_fwd");
-            b.launch(forwardWork(m, nb, l, d, n), f, Dim3.of(plan.tiles(d), gy, gz), Dim3.of(plan.threads()), plan.sharedBytes(), params);
-        }
+        byte[] maps = tensorMaps(b, in, plan);
+        byte[] params = new Params()
+                .ptr(in.u()).ptr(in.deltaPre()).ptr(in.z()).ptr(in.A()).ptr(in.B()).ptr(in.C()).ptr(in.Dskip())
+                .ptr(in.lengths()).ptr(in.initialState()).ptr(out).ptr(finalState).ptr(saved.address())
+                .ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0).ptr(0)
+                .ptr(b.errorWord().address())
+                .i32(m).i32(nb).i32(l).i32(d).i32(n).i32(plan.lanes()).i32(CHUNK_STEPS).i32(nSaved).i32(0).i32(0)
+                .i32(0).i32(maps != null ? 1 : 0)
+                .bytes();
+        int gy = Math.min(nb, 65535), gz = (nb + gy - 1) / gy;
+        CudaFunction f = b.module(FWD, plan.prelude("fwd")).function("coupled_scan_fwd");
+        b.launch(forwardWork(m, nb, l, d, n), f, Dim3.of(plan.tiles(d), gy, gz), Dim3.of(plan.threads()), plan.sharedBytes(),
+                params, maps != null ? maps : ScanTensorMaps.NONE);
         return saved;
     }
 
+    /** Whether the forward of {@code in} on {@code b} stages by tensor maps (tests check that they ran). */
+    static boolean stagesByTensorMaps(CudaBackend b, ScanInputs in) {
+        return tensorMaps(b, in, forwardPlan(in.modalities(), in.states(), in.channels(), sharedLimit(b))) != null;
+    }
+
     /**
-     * The five tensor maps (delta_pre, u, z, B, C) of the forward's tensor-map staging, on the device, or
-     * null (cp.async staging) where the device is older than sm_90, a box would not be whole rows of 16-byte
-     * multiples at 128-byte aligned places (the kernel's condition), or an input is misaligned. Closing the
-     * tensor after the launch is safe: device memory is reused in stream order.
+     * The forward's CsTensorMaps parameter (the maps of delta_pre, u, z, B, C), or null (cp.async staging)
+     * where the device is older than sm_90, a box would not be whole rows of 16-byte multiples at 128-byte
+     * aligned places (the kernel's condition), or an input is misaligned.
      */
-    private static Tensor tensorMaps(CudaBackend b, ScanInputs in, Plan plan) {
+    private static byte[] tensorMaps(CudaBackend b, ScanInputs in, Plan plan) {
         final int m = in.modalities(), nb = in.batch(), l = in.length(), d = in.channels(), n = in.states();
         int np = plan.lanes() * plan.statesPerThread(), t = plan.steps(), dt = plan.tileChannels();
         if (!tensorMaps || b.device().major() < 9 || n != np || (t * dt) % 32 != 0 || (t * np) % 32 != 0) return null;
         Tensor[] rows = {in.deltaPre(), in.u(), in.z(), in.B(), in.C()};
-        String[] names = {"delta_pre", "u", "z", "B", "C"};
         ScanTensorMaps.Spec[] specs = new ScanTensorMaps.Spec[5];
         for (int i = 0; i < 5; i++) {
             boolean x = i < 3;
             specs[i] = ScanTensorMaps.spec(CudaBackend.address(rows[i]), m, nb, l, x ? d : n, x ? dt : n, t);
             if (specs[i] == null) return null;
         }
-        int[] words = new int[5 * ScanTensorMaps.MAP_BYTES / 4];
-        for (int i = 0; i < 5; i++) {
-            byte[] map = ScanTensorMaps.encode(specs[i], CudaBackend.address(rows[i]), names[i]);
-            java.nio.ByteBuffer.wrap(map).order(java.nio.ByteOrder.LITTLE_ENDIAN).asIntBuffer()
-                    .get(words, i * ScanTensorMaps.MAP_BYTES / 4, ScanTensorMaps.MAP_BYTES / 4);
-        }
-        return b.fromInts(words, words.length);
+        return ScanTensorMaps.parameter(specs, new String[] {"delta_pre", "u", "z", "B", "C"});
     }
 
     /** Launches the backward: writes every non-null gradient of {@code g}. */
@@ -328,7 +326,7 @@ public final class CudaScan {
                     .ptr(dout).ptr(dFinalState).ptr(g.du()).ptr(g.dDeltaPre()).ptr(g.dz()).ptr(g.dB()).ptr(g.dC())
                     .ptr(groups > 1 ? dAPart.address() : CudaBackend.address(g.dA()))
                     .ptr(groups > 1 ? dDskipPart.address() : CudaBackend.address(g.dDskip()))
-                    .ptr(g.dInitialState()).ptr(b.errorWord().address()).ptr(0)
+                    .ptr(g.dInitialState()).ptr(b.errorWord().address())
                     .i32(m).i32(nb).i32(l).i32(d).i32(n).i32(plan.lanes()).i32(cs.chunkSteps).i32(cs.nSaved).i32(perBlock)
                     .i32(subChunks(cs.chunkSteps, plan.steps())).i32(plan.prefetch() ? 1 : 0).i32(0)
                     .bytes();
