@@ -32,7 +32,7 @@ fi
 launcher=$(ls .gpu-bundle/launcher/junit-platform-console-standalone-*.jar)
 sel=""
 for m in shortSequencesEveryModalityCountAndStateSize manyTilesAndSampleGroups eightModalities \
-         inferenceEqualsForwardWithoutChunkStates twoHalvesEqualTheWhole; do
+         inferenceEqualsForwardWithoutChunkStates twoHalvesEqualTheWhole tensorMapAndCopyStagingGiveTheSameBits; do
   sel="$sel --select-method io.cmamba.cuda.CoupledScanGpuTest#$m"
 done
 for tool in memcheck racecheck initcheck synccheck; do
